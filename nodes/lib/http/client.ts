@@ -1,0 +1,263 @@
+/**
+ * The pack's one HTTP client. Every service client (Benchling, and the robots and LIMS that
+ * follow) sends its requests through here, so timeouts, retries, rate limits, proxies and error
+ * wording are the same everywhere and fixed in one place.
+ *
+ * Retry rule: a request is retried only where a retry cannot duplicate a write.
+ *  - 429 and 503: the server refused the request without acting on it → always retried.
+ *  - connection refused / DNS failure: the request never reached the server → always retried.
+ *  - timeout, reset, 500/502/504: the server may have acted → retried only when idempotent
+ *    (GET, or a write the caller declares idempotent, such as re-sending the same blob part).
+ */
+import axios, { AxiosError, AxiosResponse } from 'axios';
+import type { Readable } from 'stream';
+import { LabError, redact } from './errors';
+import type { RateGovernor } from './governor';
+import { NetworkAgents, NetworkOptions } from './network';
+import { backoffDelay, cancelled, sleep } from '../timing';
+
+export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+
+export interface StreamBody {
+  stream: Readable;
+  length: number;
+  contentType: string;
+}
+
+export interface RequestSpec {
+  method: Method;
+  /** Path below the client's base URL (e.g. `/blobs`), or an absolute URL with `absolute`. */
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  json?: unknown;
+  /** A streamed body; a factory, because a retry needs a fresh stream. */
+  body?: () => StreamBody;
+  /** Default: true for GET / PUT / DELETE, false for POST / PATCH. */
+  idempotent?: boolean;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** An absolute URL outside the API (e.g. a pre-signed download link): no auth, no governor. */
+  absolute?: boolean;
+  responseType?: 'json' | 'stream';
+  /** Told about every wait (rate limit, outage, retry) so a node can show it in its status. */
+  onWait?: (reason: string, ms: number) => void;
+}
+
+export interface HttpResponse<T> {
+  status: number;
+  headers: Record<string, string>;
+  data: T;
+}
+
+export interface ApiErrorDescription {
+  message: string;
+  apiError?: Record<string, unknown>;
+}
+
+export interface HttpClientOptions {
+  /** The service's name in error messages, e.g. "Benchling". */
+  service: string;
+  baseUrl: string;
+  /** Headers that authenticate a request (called for every attempt, so tokens can renew). */
+  auth?: () => Promise<Record<string, string>> | Record<string, string>;
+  /** Called once when the server answers 401, before one retry (e.g. renew an OAuth token). */
+  onUnauthorized?: () => Promise<boolean>;
+  governor?: RateGovernor;
+  timeoutMs?: number;
+  /** Retries for transient failures (network, 5xx). */
+  retries?: number;
+  /** Retries for 429 / 503, which wait for the server rather than give up. */
+  rateLimitRetries?: number;
+  backoff?: { baseMs: number; maxMs: number };
+  network?: NetworkOptions;
+  /** Turns a service's error body into a readable message. */
+  describeApiError?: (status: number, body: unknown) => ApiErrorDescription | undefined;
+}
+
+const RETRY_ALWAYS_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+export class HttpClient {
+  readonly baseUrl: string;
+  private readonly agents: NetworkAgents;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly rateLimitRetries: number;
+  private readonly backoff: { baseMs: number; maxMs: number };
+
+  constructor(private readonly opts: HttpClientOptions) {
+    this.baseUrl = opts.baseUrl.replace(/\/+$/, '');
+    this.agents = new NetworkAgents(opts.network);
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.retries = opts.retries ?? 4;
+    this.rateLimitRetries = opts.rateLimitRetries ?? 12;
+    this.backoff = opts.backoff ?? { baseMs: 1000, maxMs: 15_000 };
+  }
+
+  get governor(): RateGovernor | undefined {
+    return this.opts.governor;
+  }
+
+  async request<T = unknown>(spec: RequestSpec): Promise<HttpResponse<T>> {
+    const idempotent = spec.idempotent ?? (spec.method === 'GET' || spec.method === 'PUT' || spec.method === 'DELETE');
+    const url = spec.absolute ? spec.path : this.baseUrl + spec.path;
+    const what = `${this.opts.service} ${spec.method} ${spec.absolute ? new URL(spec.path).pathname : spec.path}`;
+    let transientTries = 0;
+    let limitTries = 0;
+    let reauthorized = false;
+
+    for (;;) {
+      if (spec.signal?.aborted) throw cancelled(spec.signal);
+      if (!spec.absolute && this.opts.governor) await this.opts.governor.acquire(spec.signal);
+
+      let res: AxiosResponse;
+      const body = spec.body?.();
+      try {
+        res = await this.send(spec, url, body);
+      } catch (err) {
+        body?.stream.destroy();
+        if (spec.signal?.aborted) throw cancelled(spec.signal);
+        const failure = networkFailure(err as AxiosError, what, this.timeoutMs);
+        const safe = RETRY_ALWAYS_CODES.has(String((err as AxiosError).code)) || idempotent;
+        if (safe && transientTries < this.retries) {
+          const ms = backoffDelay(transientTries++, this.backoff);
+          spec.onWait?.(`retrying after ${failure.code === 'TIMEOUT' ? 'timeout' : 'network error'}`, ms);
+          await sleep(ms, spec.signal);
+          continue;
+        }
+        throw failure;
+      }
+
+      if (!spec.absolute) this.opts.governor?.observe(res.headers as Record<string, unknown>);
+      const status = res.status;
+      if (status >= 200 && status < 300) return this.success<T>(res, spec, what);
+      if (spec.responseType === 'stream') res.data = await readStreamText(res.data);
+
+      if (status === 401 && !reauthorized && this.opts.onUnauthorized && !spec.absolute) {
+        reauthorized = true;
+        if (await this.opts.onUnauthorized()) continue;
+      }
+      if ((status === 429 || status === 503) && limitTries < this.rateLimitRetries) {
+        const ms = this.limitWait(res, limitTries++);
+        if (status === 429) this.opts.governor?.blockUntil(Date.now() + ms);
+        spec.onWait?.(status === 429 ? 'waiting for rate limit' : `${this.opts.service} unavailable (503), waiting`, ms);
+        await sleep(ms, spec.signal);
+        continue;
+      }
+      if (status >= 500 && idempotent && transientTries < this.retries) {
+        const ms = backoffDelay(transientTries++, this.backoff);
+        spec.onWait?.(`retrying after HTTP ${status}`, ms);
+        await sleep(ms, spec.signal);
+        continue;
+      }
+      throw this.httpError(res, what);
+    }
+  }
+
+  private send(spec: RequestSpec, url: string, body: StreamBody | undefined): Promise<AxiosResponse> {
+    return Promise.resolve(spec.absolute ? {} : this.opts.auth?.() ?? {}).then((authHeaders) => {
+      const headers: Record<string, string | number> = { Accept: 'application/json', ...authHeaders };
+      let data: unknown;
+      if (body) {
+        headers['Content-Type'] = body.contentType;
+        headers['Content-Length'] = body.length;
+        data = body.stream;
+      } else if (spec.json !== undefined) {
+        headers['Content-Type'] = 'application/json';
+        data = JSON.stringify(spec.json);
+      }
+      return axios.request({
+        method: spec.method,
+        url,
+        params: spec.query ? dropUndefined(spec.query) : undefined,
+        data,
+        headers,
+        timeout: spec.timeoutMs ?? this.timeoutMs,
+        signal: spec.signal,
+        responseType: spec.responseType === 'stream' ? 'stream' : 'text',
+        transformResponse: (d: unknown) => d,
+        validateStatus: () => true,
+        maxBodyLength: Infinity,
+        maxContentLength: Infinity,
+        maxRedirects: spec.absolute ? 5 : 0,
+        decompress: true,
+        ...this.agents.configFor(url),
+      });
+    });
+  }
+
+  private success<T>(res: AxiosResponse, spec: RequestSpec, what: string): HttpResponse<T> {
+    const headers = res.headers as Record<string, string>;
+    if (spec.responseType === 'stream') return { status: res.status, headers, data: res.data as T };
+    const text = typeof res.data === 'string' ? res.data : '';
+    if (text.trim() === '') return { status: res.status, headers, data: {} as T };
+    try {
+      return { status: res.status, headers, data: JSON.parse(text) as T };
+    } catch {
+      throw new LabError('BAD_RESPONSE', `${what} answered HTTP ${res.status} with ${describeNonJson(res)} instead of JSON`, {
+        status: res.status,
+      });
+    }
+  }
+
+  /** How long to wait after a 429 / 503: the server's reset hint, else exponential backoff. */
+  private limitWait(res: AxiosResponse, attempt: number): number {
+    const reset = Number(res.headers['x-rate-limit-reset']);
+    const retryAfter = Number(res.headers['retry-after']);
+    const backoff = backoffDelay(attempt, this.backoff);
+    if (Number.isFinite(reset) && reset >= 0) return Math.min(reset * 1000 + Math.random() * 500, 60_000) + 100;
+    if (Number.isFinite(retryAfter) && retryAfter >= 0) return Math.min(retryAfter * 1000, 60_000) + 100;
+    // Monthly maintenance answers 503 for up to two hours: wait longer between tries.
+    return res.status === 503 ? Math.max(backoff, Math.min(60_000, 5000 * 2 ** attempt)) : backoff;
+  }
+
+  private httpError(res: AxiosResponse, what: string): LabError {
+    const status = res.status;
+    let body: unknown = res.data;
+    if (typeof body === 'string') {
+      try {
+        body = JSON.parse(body);
+      } catch {
+        /* not JSON: described below */
+      }
+    }
+    const described = typeof body === 'object' && body !== null ? this.opts.describeApiError?.(status, body) : undefined;
+    const detail = described?.message ?? (typeof body === 'string' ? describeNonJson(res) : JSON.stringify(body).slice(0, 300));
+    const code = status === 429 ? 'RATE_LIMITED' : status === 503 ? 'UNAVAILABLE' : 'HTTP';
+    return new LabError(code, redact(`${what} failed: HTTP ${status}: ${detail}`), { status, apiError: described?.apiError });
+  }
+
+  close(): void {
+    this.agents.destroy();
+  }
+}
+
+function dropUndefined(q: Record<string, string | number | boolean | undefined>): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+function describeNonJson(res: AxiosResponse): string {
+  const type = String(res.headers['content-type'] || 'no content type').split(';')[0];
+  const text = typeof res.data === 'string' ? res.data : '';
+  const title = /<title>([^<]{1,120})<\/title>/i.exec(text)?.[1]?.trim();
+  if (/html/i.test(type) || /^\s*</.test(text)) return `an HTML page${title ? ` ("${title}")` : ''}`;
+  return `${type} "${text.slice(0, 120).replace(/\s+/g, ' ')}"`;
+}
+
+function networkFailure(err: AxiosError, what: string, timeoutMs: number): LabError {
+  const code = String(err.code || '');
+  if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(err.message)) {
+    return new LabError('TIMEOUT', `${what}: no answer within ${Math.round(timeoutMs / 1000)} s`);
+  }
+  const reason = code || err.message;
+  return new LabError('NETWORK', redact(`${what}: network error (${reason})`));
+}
+
+async function readStreamText(stream: Readable): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    if (text.length < 64 * 1024) text += chunk.toString();
+  }
+  return text;
+}

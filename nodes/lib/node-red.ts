@@ -1,0 +1,127 @@
+/**
+ * The one path every node of the pack takes from an input message to a result or an error:
+ * status while it works, `send` + `done()` on success, and on failure a red status plus
+ * `done(err)` — which reports the error *with the msg* so Catch nodes receive it — and no
+ * unhandled promise rejection whatever the work throws. Work in flight is cancelled when the node
+ * is closed (redeploy, stop), through an AbortSignal.
+ */
+import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { describeError } from './http/errors';
+
+export type Msg = NodeMessageInFlow & Record<string, unknown>;
+export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
+
+export type StatusFill = 'red' | 'green' | 'yellow' | 'blue' | 'grey';
+
+export interface Work {
+  msg: Msg;
+  send: SendFn;
+  /** Aborted when the node closes; pass it to every request and wait. */
+  signal: AbortSignal;
+  status(fill: StatusFill, text: string, shape?: 'dot' | 'ring'): void;
+}
+
+export interface InputOptions {
+  /** Status shown after a success; default a green dot "done". Return null to clear it. */
+  doneStatus?: (msg: Msg) => string | null;
+  /** Called once when the node closes, after in-flight work was told to stop. */
+  onClose?: (removed: boolean) => Promise<void> | void;
+}
+
+const MAX_STATUS = 40;
+
+export function setStatus(node: Node, fill: StatusFill, text: string, shape: 'dot' | 'ring' = 'dot'): void {
+  node.status({ fill, shape, text: text.length > MAX_STATUS ? text.slice(0, MAX_STATUS - 1) + '…' : text });
+}
+
+/** Reports an error the Catch node can receive with `msg`, and shows it as a red ring. */
+export function reportError(node: Node, err: unknown, msg: Msg | undefined, done?: (err?: Error) => void): void {
+  const error = err instanceof Error ? err : new Error(describeError(err));
+  setStatus(node, 'red', error.message, 'ring');
+  if (done) done(error);
+  else node.error(error, msg as NodeMessage);
+}
+
+/**
+ * Registers the node's input handler. `work` resolves when the message has been handled (it calls
+ * `send` itself); whatever it throws or rejects with becomes a Catch-able error with the msg.
+ */
+export function handleInput(node: Node, work: (w: Work) => Promise<void>, opts: InputOptions = {}): void {
+  const inFlight = new Set<AbortController>();
+
+  node.on('input', (rawMsg: NodeMessageInFlow, send: SendFn, done: (err?: Error) => void) => {
+    const msg = rawMsg as Msg;
+    const controller = new AbortController();
+    inFlight.add(controller);
+    const w: Work = {
+      msg,
+      send,
+      signal: controller.signal,
+      status: (fill, text, shape) => {
+        if (!controller.signal.aborted) setStatus(node, fill, text, shape);
+      },
+    };
+    Promise.resolve()
+      .then(() => work(w))
+      .then(
+        () => {
+          if (controller.signal.aborted) return done();
+          const text = opts.doneStatus ? opts.doneStatus(msg) : 'done';
+          if (text === null) node.status({});
+          else setStatus(node, 'green', text);
+          done();
+        },
+        (err) => {
+          // A node closed mid-work stops quietly: the flow is being replaced, not failing.
+          if (controller.signal.aborted) return done();
+          reportError(node, err, msg, done);
+        },
+      )
+      .catch((err) => node.error(err)) // a throwing done/send must not become an unhandled rejection
+      .finally(() => inFlight.delete(controller));
+  });
+
+  node.on('close', (removed: boolean, done: () => void) => {
+    for (const c of inFlight) c.abort(new Error('node closed'));
+    inFlight.clear();
+    Promise.resolve(opts.onClose?.(removed))
+      .catch((err) => node.error(err))
+      .finally(() => {
+        node.status({});
+        done();
+      });
+  });
+}
+
+/** Evaluates a TypedInput property (msg / flow / global / env / str / num / json / jsonata). */
+export function evaluateProperty(
+  RED: NodeAPI,
+  node: Node,
+  value: string,
+  type: string,
+  msg: Msg,
+): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    RED.util.evaluateNodeProperty(value, type, node, msg as NodeMessage, (err: Error | null, result: unknown) =>
+      err ? reject(err) : resolve(result),
+    );
+  });
+}
+
+/** A required TypedInput value as a non-empty string, or an error naming the setting. */
+export async function requireString(
+  RED: NodeAPI,
+  node: Node,
+  label: string,
+  value: string,
+  type: string,
+  msg: Msg,
+): Promise<string> {
+  const v = await evaluateProperty(RED, node, value, type || 'str', msg);
+  if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) {
+    const where = type === 'msg' ? `msg.${value}` : type === 'env' ? `env ${value}` : label;
+    throw new Error(`${label} is missing (${where} is empty)`);
+  }
+  if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`${label} must be text, got ${typeof v}`);
+  return String(v).trim();
+}
