@@ -125,3 +125,13 @@ export async function requireString(
   if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`${label} must be text, got ${typeof v}`);
   return String(v).trim();
 }
+
+/**
+ * The config node a node points at, or a clear error naming what to fix. Used by every node that
+ * talks to a service (Benchling tenant, robot, LIMS host).
+ */
+export function configNode<T>(RED: NodeAPI, node: Node, id: string | undefined, type: string): T {
+  const cfg = id ? (RED.nodes.getNode(id) as unknown as (T & { type?: string }) | null) : null;
+  if (!cfg) throw new Error(`no ${type} config node is selected in "${node.name || node.type}"`);
+  return cfg;
+}
