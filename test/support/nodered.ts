@@ -12,8 +12,16 @@ helper.init(require.resolve('node-red'));
 
 export { helper };
 
-/** The compiled node modules of the pack, by type. */
+/** Node-RED's own core nodes that tests wire next to ours. */
+const CORE_NODES: Record<string, string> = {
+  catch: '@node-red/nodes/core/common/25-catch.js',
+  status: '@node-red/nodes/core/common/25-status.js',
+  complete: '@node-red/nodes/core/common/24-complete.js',
+};
+
+/** A node module by type: a core node, or one of the pack's compiled nodes. */
 export function nodeModule(type: string): unknown {
+  if (CORE_NODES[type]) return require(CORE_NODES[type]);
   return require(path.resolve(__dirname, '..', '..', 'nodes', `${type}.js`));
 }
 

@@ -207,7 +207,7 @@ export class HttpClient {
     if (Number.isFinite(reset) && reset >= 0) return Math.min(reset * 1000 + Math.random() * 500, 60_000) + 100;
     if (Number.isFinite(retryAfter) && retryAfter >= 0) return Math.min(retryAfter * 1000, 60_000) + 100;
     // Monthly maintenance answers 503 for up to two hours: wait longer between tries.
-    return res.status === 503 ? Math.max(backoff, Math.min(60_000, 5000 * 2 ** attempt)) : backoff;
+    return res.status === 503 ? backoffDelay(attempt, { baseMs: this.backoff.baseMs * 5, maxMs: 60_000 }) : backoff;
   }
 
   private httpError(res: AxiosResponse, what: string): LabError {

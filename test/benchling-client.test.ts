@@ -1,0 +1,157 @@
+/**
+ * The typed Benchling client against the lab simulator over real HTTP: single and multipart
+ * uploads (the simulator checks every MD5 and part size), file changes mid-upload, bad input,
+ * processors and tasks, paging, and recovery from 429 / 503 / resets.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
+import { BenchlingClient, apiBaseFromTenantUrl } from '../nodes/clients/benchling/client';
+import { PART_SIZE } from '../nodes/clients/benchling/blob-upload';
+import { LabError } from '../nodes/lib/http/errors';
+import { tempDir } from './support/nodered';
+
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+describe('BenchlingClient', () => {
+  let sim: LabSimulator;
+  let client: BenchlingClient;
+  let dir: string;
+
+  before(async () => {
+    sim = await startLabSimulator({ benchling: { rateLimit: false, taskDurationMs: 150 } });
+    client = new BenchlingClient({ tenantUrl: sim.benchling.url, apiKey: DEFAULT_API_KEY, backoff: { baseMs: 20, maxMs: 100 } });
+    dir = tempDir('client');
+  });
+  after(async () => {
+    client.close();
+    await sim.close();
+  });
+
+  test('tenant URLs: a bare tenant gets /api/v2, a full base is kept, garbage is refused', () => {
+    assert.equal(apiBaseFromTenantUrl('https://acme.benchling.com'), 'https://acme.benchling.com/api/v2');
+    assert.equal(apiBaseFromTenantUrl('https://acme.benchling.com/api/v2/'), 'https://acme.benchling.com/api/v2');
+    assert.throws(() => apiBaseFromTenantUrl('acme.benchling'), /not a valid URL/);
+    assert.throws(() => apiBaseFromTenantUrl('ftp://acme.benchling.com'), /must start with https/);
+    assert.throws(() => apiBaseFromTenantUrl(''), /not set/);
+  });
+
+  test('a small file is one POST /blobs with the right MD5', async () => {
+    const file = path.join(dir, 'plate1.csv');
+    fs.writeFileSync(file, 'well,od\nA1,0.12\nA2,0.34\n');
+    const r = await client.uploadFile(file);
+    const blob = sim.benchling.getBlob(r.blob.id)!;
+    assert.equal(blob.uploadStatus, 'COMPLETE');
+    assert.equal(blob.md5, md5(fs.readFileSync(file)));
+    assert.equal(blob.mimeType, 'text/csv');
+    assert.equal(blob.multipart, false);
+  });
+
+  test('a file over 10 MB goes in streamed parts; the simulator verifies each part and the whole', async () => {
+    const file = path.join(dir, 'big.bin');
+    const bytes = randomBytes(PART_SIZE + 3_000_001);
+    fs.writeFileSync(file, bytes);
+    const progress: number[] = [];
+    const r = await client.uploadFile(file, { onProgress: (sent) => progress.push(sent) });
+    assert.equal(r.parts, 2);
+    const blob = sim.benchling.getBlob(r.blob.id)!;
+    assert.equal(blob.uploadStatus, 'COMPLETE');
+    assert.equal(blob.multipart, true);
+    assert.equal(blob.size, bytes.length);
+    assert.equal(blob.md5, md5(bytes));
+    assert.deepEqual(blob.parts.map((p) => p.size), [PART_SIZE, 3_000_001]);
+    assert.deepEqual(progress, [0, PART_SIZE, bytes.length]);
+  });
+
+  test('a file that changes during a multipart upload is not completed, and the upload is aborted', async () => {
+    const file = path.join(dir, 'growing.bin');
+    fs.writeFileSync(file, randomBytes(PART_SIZE * 2 + 100));
+    let blobId = '';
+    await assert.rejects(
+      client.uploadFile(file, {
+        onMultipartStarted: (id) => (blobId = id),
+        onProgress: (sent) => {
+          if (sent === PART_SIZE) fs.appendFileSync(file, 'more data from the instrument');
+        },
+      }),
+      (err: LabError) => err.code === 'BAD_INPUT' && /changed while it was being uploaded/.test(err.message),
+    );
+    assert.equal(sim.benchling.getBlob(blobId)!.uploadStatus, 'ABORTED');
+  });
+
+  test('empty, missing and non-regular files are refused with clear messages', async () => {
+    const empty = path.join(dir, 'empty.csv');
+    fs.writeFileSync(empty, '');
+    await assert.rejects(client.uploadFile(empty), /is empty \(0 bytes\)/);
+    await assert.rejects(client.uploadFile(path.join(dir, 'gone.csv')), /no longer exists/);
+    await assert.rejects(client.uploadFile(dir), /not a regular file/);
+  });
+
+  test('a wrong API key gives 401 with advice, and the key is not in the message', async () => {
+    const bad = new BenchlingClient({ tenantUrl: sim.benchling.url, apiKey: 'sk_wrong_FAKE_key_123', backoff: { baseMs: 10, maxMs: 20 } });
+    await assert.rejects(bad.getTask('00000000-0000-4000-8000-000000000000'), (err: LabError) => {
+      assert.equal(err.status, 401);
+      assert.match(err.message, /check the API key/);
+      assert.ok(!err.message.includes('sk_wrong_FAKE_key_123'));
+      return true;
+    });
+    bad.close();
+  });
+
+  test('processor: create, process, follow the task to SUCCEEDED', async () => {
+    const file = path.join(dir, 'results.csv');
+    fs.writeFileSync(file, 'well,od\nA1,0.1\nA2,0.2\nA3,0.3\n');
+    const { blob } = await client.uploadFile(file);
+    const proc = await client.createOutputProcessor({ assayRunId: SEED.runs[0].id, automationFileConfigName: SEED.outputConfigName, fileId: blob.id });
+    assert.match(proc.id, /^aop_/);
+    const taskId = await client.processOutput(proc.id);
+    const polls: number[] = [];
+    const task = await client.waitForTask<{ status: string; progressStats: { rowsSucceeded: number } }>(taskId, {
+      intervalMs: 50,
+      onPoll: ({ attempt }) => polls.push(attempt),
+    });
+    assert.equal(task.status, 'SUCCEEDED');
+    assert.equal(task.response!.progressStats.rowsSucceeded, 3);
+    assert.ok(polls.length >= 2, 'the task was RUNNING first');
+  });
+
+  test('a file the simulator is told to fail ends FAILED with a message', async () => {
+    const { blob } = await client.uploadBuffer(Buffer.from('well,od\n#FAIL bad plate\n'), { name: 'bad.csv' });
+    const proc = await client.createOutputProcessor({ assayRunId: SEED.runs[1].id, automationFileConfigName: SEED.outputConfigName, fileId: blob.id });
+    const task = await client.waitForTask(await client.processOutput(proc.id), { intervalMs: 50 });
+    assert.equal(task.status, 'FAILED');
+    assert.ok(task.message && task.message.length > 0);
+  });
+
+  test('Benchling error bodies become readable messages (unknown run)', async () => {
+    const { blob } = await client.uploadBuffer(Buffer.from('a,b\n1,2\n'), { name: 'x.csv' });
+    await assert.rejects(
+      client.createOutputProcessor({ assayRunId: 'no-such-run', automationFileConfigName: SEED.outputConfigName, fileId: blob.id }),
+      (err: LabError) => err.status === 400 && /Benchling POST \/automation-output-processors failed: HTTP 400: .+\(invalid_request_error\)/.test(err.message),
+    );
+  });
+
+  test('assay runs: every page is followed', async () => {
+    const schemaId = 'assaysch_paging1';
+    for (let i = 0; i < 120; i++) sim.benchling.addAssayRun({ schemaId, schemaName: 'Paging' });
+    const runs = await client.listAssayRuns(schemaId, { pageSize: 50 });
+    assert.equal(runs.length, 120);
+    assert.equal(new Set(runs.map((r) => r.id)).size, 120);
+  });
+
+  test('recovers from 429, 503 and a reset on idempotent parts without losing the upload', async () => {
+    sim.benchling.injectFault({ kind: '429', times: 2 });
+    sim.benchling.injectFault({ kind: '503', times: 1 });
+    sim.benchling.injectFault({ kind: 'reset', times: 1, path: /\/parts$/ });
+    const file = path.join(dir, 'flaky.bin');
+    const bytes = randomBytes(PART_SIZE + 10);
+    fs.writeFileSync(file, bytes);
+    const r = await client.uploadFile(file);
+    const blob = sim.benchling.getBlob(r.blob.id)!;
+    assert.equal(blob.md5, md5(bytes));
+    assert.ok(sim.benchling.counters.faults['429'] >= 2 && sim.benchling.counters.faults.reset >= 1);
+  });
+});
