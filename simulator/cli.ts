@@ -1,0 +1,151 @@
+// `npm run sim -- --port 4010 [--host 127.0.0.1] [--api-key KEY]… [--rate-limit 60/30|off]
+//                 [--task-ms 1500] [--faults p500=0.1,p429=0.05] [--url-ttl 300]`
+// Starts the lab simulator and prints the Benchling URL, API key and seeded ids.
+import { startLabSimulator, SEED, type FaultProbabilities, type RateLimitOptions } from './index';
+
+function usage(msg?: string): never {
+  if (msg) console.error(`sim: ${msg}`);
+  console.error(
+    'usage: npm run sim -- [--port N] [--host H] [--api-key KEY]... [--rate-limit LIMIT/SECONDS|off]\n' +
+      '                      [--task-ms MS] [--faults p429=0.05,p500=0.1,p503=0,pReset=0,pHang=0,pHtml=0] [--url-ttl SECONDS]',
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]) {
+  const out: {
+    port: number;
+    host: string;
+    apiKeys: string[];
+    rateLimit?: RateLimitOptions | false;
+    taskMs?: number;
+    faults?: FaultProbabilities;
+    urlTtl?: number;
+  } = { port: 4010, host: '127.0.0.1', apiKeys: [] };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let v: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) {
+      v = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
+    const val = () => {
+      if (v !== undefined) return v;
+      const n = argv[++i];
+      if (n === undefined) usage(`${a} needs a value`);
+      return n;
+    };
+    const num = (s: string) => {
+      const n = Number(s);
+      if (!Number.isFinite(n) || n < 0) usage(`${a}: not a number: ${s}`);
+      return n;
+    };
+    switch (a) {
+      case '--port':
+        out.port = num(val());
+        break;
+      case '--host':
+        out.host = val();
+        break;
+      case '--api-key':
+        out.apiKeys.push(val());
+        break;
+      case '--rate-limit': {
+        const s = val();
+        if (s === 'off' || s === 'false' || s === '0') out.rateLimit = false;
+        else {
+          const m = /^(\d+)\/(\d+(?:\.\d+)?)$/.exec(s);
+          if (!m) usage(`--rate-limit wants LIMIT/SECONDS (e.g. 60/30) or off, got ${s}`);
+          out.rateLimit = { limit: Number(m[1]), windowMs: Number(m[2]) * 1000 };
+        }
+        break;
+      }
+      case '--task-ms':
+        out.taskMs = num(val());
+        break;
+      case '--url-ttl':
+        out.urlTtl = num(val());
+        break;
+      case '--faults': {
+        const f: Record<string, number> = {};
+        const keys: Record<string, keyof FaultProbabilities> = {
+          p429: 'p429',
+          p500: 'p500',
+          p503: 'p503',
+          preset: 'pReset',
+          phang: 'pHang',
+          phtml: 'pHtml',
+        };
+        for (const kv of val().split(',').filter(Boolean)) {
+          const [k, s] = kv.split('=');
+          const key = keys[k.trim().toLowerCase()];
+          if (!key || s === undefined) usage(`--faults: bad entry ${kv}`);
+          const n = Number(s);
+          if (!(n >= 0 && n <= 1)) usage(`--faults: ${k} must be between 0 and 1`);
+          f[key] = n;
+        }
+        out.faults = f as FaultProbabilities;
+        break;
+      }
+      case '-h':
+      case '--help':
+        usage();
+      // eslint-disable-next-line no-fallthrough
+      default:
+        usage(`unknown argument ${a}`);
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const sim = await startLabSimulator({
+    host: args.host,
+    benchling: {
+      port: args.port,
+      apiKeys: args.apiKeys.length ? args.apiKeys : undefined,
+      rateLimit: args.rateLimit,
+      taskDurationMs: args.taskMs,
+      faults: args.faults,
+      downloadUrlTtlSec: args.urlTtl,
+    },
+  });
+  const b = sim.benchling;
+  const lines = [
+    'Labwire lab simulator',
+    `  Benchling tenant URL : ${b.url}`,
+    `  API base             : ${b.apiBase}`,
+    `  API key(s)           : ${b.apiKeys.join(', ')}   (HTTP Basic: key as user name, empty password)`,
+    `  Rate limit           : ${args.rateLimit === false ? 'off' : `${args.rateLimit?.limit ?? 60} per ${(args.rateLimit?.windowMs ?? 30000) / 1000} s`}`,
+    `  Faults               : ${args.faults ? JSON.stringify(args.faults) : 'none'}`,
+    `  Run schema           : ${SEED.schemaId} ("${SEED.schemaName}")`,
+    `  Output file config   : "${SEED.outputConfigName}"   Input file config: "${SEED.inputConfigName}"`,
+    '  Seeded assay runs    :',
+    ...SEED.runs.map((r) => `    ${r.id}  entry ${r.entryId}  input generator ${r.inputGeneratorId}`),
+    '  Make processing fail : put FAIL in the blob name, or a line starting #FAIL in the file',
+    'Ctrl-C to stop.',
+  ];
+  console.log(lines.join('\n'));
+  let stopping = false;
+  const stop = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\nsim: ${sig}, shutting down`);
+    sim.close().then(
+      () => process.exit(0),
+      (e) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((e) => {
+  console.error('sim:', e instanceof Error ? e.message : e);
+  process.exit(1);
+});
