@@ -23,7 +23,8 @@ interface CreateProcessorDef extends NodeDef {
 }
 
 interface ProcessorRecord {
-  processor: AutomationOutputProcessor;
+  /** Absent while the create request is in flight: a crash then leaves only this marker. */
+  processor?: AutomationOutputProcessor;
   taskId?: string;
   at: string;
 }
@@ -46,26 +47,35 @@ export = function (RED: NodeAPI): void {
         const key = `${assayRunId}|${configName}|${fileId}`;
 
         let rec = journal.get(key);
-        const reused = !!rec;
-        if (!rec) {
+        let processor = rec?.processor;
+        const reused = !!processor;
+        if (rec && !processor) {
+          // A create was sent but its answer never recorded (crash): look before creating again.
+          status('blue', 'checking for processor');
+          processor = await client.findOutputProcessor(assayRunId, configName, fileId, signal);
+        }
+        if (!processor) {
           status('blue', 'creating processor');
-          const processor = await client.createOutputProcessor(
+          journal.set(key, { at: new Date().toISOString() });
+          processor = await client.createOutputProcessor(
             { assayRunId, automationFileConfigName: configName, fileId, completeWithErrors: !!def.completeWithErrors },
             signal,
             onWait,
           );
+        }
+        if (!rec?.processor) {
           rec = { processor, at: new Date().toISOString() };
           journal.set(key, rec);
         }
-        if (!rec.taskId) {
+        let taskId = rec!.taskId;
+        if (!taskId) {
           status('blue', 'starting processing');
-          const taskId = await client.processOutput(rec.processor.id, signal, onWait);
-          rec = { ...rec, taskId };
-          journal.set(key, rec);
+          taskId = await client.processOutput(processor.id, signal, onWait);
+          journal.set(key, { processor, taskId, at: new Date().toISOString() });
         }
-        msg.payload = rec.processor;
-        msg.processorId = rec.processor.id;
-        msg.taskId = rec.taskId;
+        msg.payload = processor;
+        msg.processorId = processor.id;
+        msg.taskId = taskId;
         msg.assayRunId = assayRunId;
         if (reused) msg.processorReused = true;
         send(msg);

@@ -145,6 +145,29 @@ describe('Benchling nodes in Node-RED', () => {
     assert.equal(sim.benchling.listTasks().length, tasksBefore + 1, 'processing was started once');
   });
 
+  test('a crash while the create request was in flight: the processor is found, not created twice', async () => {
+    const userDir = tempDir('crash2');
+    const h0 = await load({}, DEFAULT_API_KEY, userDir);
+    const up = nextMessage(h0.getNode('uploaded'));
+    const ok0 = nextMessage(h0.getNode('ok'));
+    h0.getNode('upload').receive({ payload: csv('crash2.csv'), assayRunId: SEED.runs[2].id });
+    const blob = (await up).payload;
+    const first = await ok0;
+    await unload();
+    // What the journal holds if the process died after sending the create: only the marker.
+    const j = Journal.open<any>(stateFilePath(userDir, 'benchling-create-processor', 'create'));
+    const key = `${SEED.runs[2].id}|${SEED.outputConfigName}|${blob.id}`;
+    j.set(key, { at: new Date().toISOString() });
+    j.close();
+    const procsBefore = sim.benchling.listProcessors().length;
+    const h = await load({}, DEFAULT_API_KEY, userDir);
+    const ok = nextMessage(h.getNode('ok'));
+    h.getNode('create').receive({ blobId: blob.id, assayRunId: SEED.runs[2].id });
+    const m = await ok;
+    assert.equal(m.processorId, first.processorId);
+    assert.equal(sim.benchling.listProcessors().length, procsBefore);
+  });
+
   test('a FAILED task goes to the second output with its message', async () => {
     const h = await load();
     const failed = nextMessage(h.getNode('failed'));

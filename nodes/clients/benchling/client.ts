@@ -112,6 +112,26 @@ export class BenchlingClient {
     return res.data.taskId;
   }
 
+  /**
+   * The processor of a run's file config that holds `fileId`, if there is one. Used after a crash
+   * between sending a create and recording its answer, so the processor is not created twice.
+   */
+  async findOutputProcessor(assayRunId: string, configName: string, fileId: string, signal?: AbortSignal): Promise<AutomationOutputProcessor | undefined> {
+    let nextToken: string | undefined;
+    do {
+      const res = await this.http.request<{ automationOutputProcessors: AutomationOutputProcessor[]; nextToken?: string }>({
+        method: 'GET',
+        path: '/automation-output-processors',
+        query: { assayRunId, automationFileConfigName: configName, nextToken },
+        signal,
+      });
+      const found = (res.data.automationOutputProcessors ?? []).find((p) => p.file?.id === fileId);
+      if (found) return found;
+      nextToken = res.data.nextToken || undefined;
+    } while (nextToken);
+    return undefined;
+  }
+
   async getOutputProcessor(processorId: string, signal?: AbortSignal): Promise<AutomationOutputProcessor> {
     const res = await this.http.request<AutomationOutputProcessor>({
       method: 'GET',

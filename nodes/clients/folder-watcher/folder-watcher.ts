@@ -1,0 +1,898 @@
+/**
+ * FolderWatcher: hands on each file an instrument writes into a folder, once, when it is complete.
+ *
+ * - Events: chokidar 4 (`fs.watch`) for live changes, or our own readdir+stat poller for network
+ *   shares (UNC paths choose it automatically). chokidar's own `awaitWriteFinish` and initial scan
+ *   are not used: they skip files present at start-up and look at size only.
+ * - Our own inventory scan at start and a periodic rescan (events mode) find files the events
+ *   missed (overflowing OS queues, a watcher paused or rebuilt).
+ * - Stability gate: a file is sent only after its size AND mtime held still for `stabilityMs`,
+ *   checked by one timer for all pending files, stats batched with bounded concurrency.
+ * - Durable ledger (Journal): a file is sent once across restarts; a file sent but never
+ *   acknowledged is sent again after a restart; acknowledged files are optionally moved to an
+ *   archive folder or deleted, and never sent again unless their size/mtime change (new content).
+ * - A missing folder is waited for; a folder deleted and re-created is watched again.
+ *
+ * Usable without Node-RED: `new FolderWatcher(opts)`, listen to `file` / `status` / `error`,
+ * `await start()`, `await ack(file)`, `await close()`.
+ */
+import { EventEmitter } from 'events';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
+import { badInput } from '../../lib/http/errors';
+import { compileGlob, CompiledPattern, DEFAULT_TEMP_PATTERNS, matchesAny, parsePatternList } from './glob';
+import { Ledger, LedgerEntry } from './ledger';
+
+export type WatchMode = 'events' | 'poll' | 'auto';
+export type PostAction = 'none' | 'move' | 'delete';
+
+export interface FolderWatcherOptions {
+  /** Absolute path of the folder to watch (local path or UNC `\\server\share\dir`). */
+  folder: string;
+  /** Comma-separated globs (or an array) a file must match; default `*` (everything). */
+  include?: string | string[];
+  /** Comma-separated globs (or an array) of files or folders to leave alone. */
+  exclude?: string | string[];
+  /** Watch sub-folders too (default false). */
+  recursive?: boolean;
+  /** `events` (fs events), `poll` (readdir+stat every `pollIntervalMs`) or `auto` (poll for UNC). */
+  mode?: WatchMode;
+  /** Poll interval in poll mode; default 15000 ms. */
+  pollIntervalMs?: number;
+  /** Size and mtime must hold still this long before a file is sent; default 5000 ms. */
+  stabilityMs?: number;
+  /** Safety-net rescan in events mode; default 60000 ms, 0 = off. */
+  rescanIntervalMs?: number;
+  /** How often the folder's existence is checked (missing / deleted / re-created); default 3000 ms. */
+  folderProbeMs?: number;
+  /** Ignore temp/lock/system files and dot-files (default true). */
+  ignoreTempFiles?: boolean;
+  /** Send zero-byte files once they held still for the window (default false: wait for content). */
+  emitEmptyFiles?: boolean;
+  /** What to do with a file once it is acknowledged (default `none`). */
+  postAction?: PostAction;
+  /** Absolute path of the archive folder for `postAction: 'move'`. */
+  archiveFolder?: string;
+  /** Journal file for the durable ledger; without one the ledger lives in memory only. */
+  ledgerFile?: string;
+  /** Parallel `stat` calls (default 32). */
+  statConcurrency?: number;
+}
+
+/** What the watcher sends for each complete file. */
+export interface WatchedFile {
+  /** Identifies this version of the file (relative path + size + mtime); used to acknowledge it. */
+  id: string;
+  /** Full path. */
+  path: string;
+  /** Path relative to the watched folder, with `/` separators. */
+  relativePath: string;
+  /** File name. */
+  name: string;
+  size: number;
+  mtimeMs: number;
+  /** 1 on the first send; more when it is sent again after a restart without an ack. */
+  deliveryCount: number;
+}
+
+/** A reference to a sent file, as carried by `msg.labwireFile`: any of path / relativePath. */
+export interface FileRef {
+  path?: string;
+  relativePath?: string;
+  id?: string;
+}
+
+export interface AckResult {
+  /**
+   * `done`: acknowledged and post-processed. `failed`: marked failed. `already-done`: an ack
+   * repeated. `stale`: the file changed since that message was sent; nothing done to it.
+   * `unknown`: the ledger has no such file (never sent, or already pruned).
+   */
+  outcome: 'done' | 'failed' | 'already-done' | 'stale' | 'unknown';
+  relativePath: string;
+  path: string;
+  /** Where the file went, for `postAction: 'move'`. */
+  archivedTo?: string;
+  /** Why the post-action was skipped (the file changed or vanished after it was sent). */
+  skipped?: string;
+}
+
+export type WatcherPhase = 'starting' | 'watching' | 'waiting' | 'error' | 'closed';
+
+export interface WatcherStatus {
+  phase: WatcherPhase;
+  folder: string;
+  mode: 'events' | 'poll';
+  /** Files currently seen in the folder (after filtering). */
+  files: number;
+  /** Files waiting in the stability gate. */
+  pending: number;
+  /** Files sent and not acknowledged yet. */
+  awaitingAck: number;
+  /** Files sent since start. */
+  emitted: number;
+  /** Files acknowledged and post-processed since start. */
+  done: number;
+  /** Files reported as failed since start. */
+  failed: number;
+  /** Files found by a rescan that the events did not report. */
+  recovered: number;
+  errors: number;
+  lastError?: string;
+}
+
+interface Pending {
+  size: number;
+  mtimeMs: number;
+  /** When to stat it again; pending files are kept in checkAt order (Map insertion order). */
+  checkAt: number;
+}
+
+type ScanKind = 'initial' | 'rescan' | 'poll';
+
+const UNC_RE = /^(\\\\|\/\/)[^\\/]+[\\/][^\\/]+/;
+
+/** Whether a path names a network share (`\\server\share` or `//server/share`). */
+export function isUncPath(p: string): boolean {
+  return UNC_RE.test(p);
+}
+
+function isAbsoluteAnywhere(p: string): boolean {
+  return path.isAbsolute(p) || path.win32.isAbsolute(p);
+}
+
+function fileId(rel: string, size: number, mtimeMs: number): string {
+  return crypto.createHash('sha1').update(`${rel}\0${size}\0${mtimeMs}`).digest('hex').slice(0, 16);
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export interface FolderWatcher {
+  on(event: 'file', listener: (file: WatchedFile) => void): this;
+  on(event: 'status', listener: (status: WatcherStatus) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'file', listener: (file: WatchedFile) => void): this;
+  once(event: 'status', listener: (status: WatcherStatus) => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+}
+
+export class FolderWatcher extends EventEmitter {
+  readonly folder: string;
+  readonly mode: 'events' | 'poll';
+  readonly recursive: boolean;
+  readonly stabilityMs: number;
+  readonly pollIntervalMs: number;
+  readonly rescanIntervalMs: number;
+  readonly folderProbeMs: number;
+  readonly emitEmptyFiles: boolean;
+  readonly postAction: PostAction;
+  readonly archiveFolder: string | undefined;
+  private readonly include: CompiledPattern[];
+  private readonly exclude: CompiledPattern[];
+  private readonly temp: CompiledPattern[];
+  private readonly statConcurrency: number;
+  private readonly ledgerFile: string | undefined;
+
+  private ledger: Ledger | null = null;
+  private phase: WatcherPhase = 'starting';
+  private started = false;
+  private closed = false;
+
+  /** Files in the stability gate, in checkAt order. */
+  private readonly pending = new Map<string, Pending>();
+  /** Files being statted by the gate right now; an event for one marks it dirty. */
+  private readonly checking = new Set<string>();
+  private readonly dirty = new Set<string>();
+  /** Zero-byte files that held still: wait for content (or are sent, with emitEmptyFiles). */
+  private readonly emptyWaiting = new Map<string, number>();
+  /** Files in the folder, as last seen. */
+  private readonly present = new Set<string>();
+  /** Sent-but-unacknowledged (or failed) files from before a restart: send them again. */
+  private readonly reemit = new Set<string>();
+  /** Post-actions running, by relative path. */
+  private readonly postRunning = new Set<string>();
+
+  private watcher: FSWatcher | null = null;
+  private eventsPaused = false;
+  private rootId: string | null = null;
+  private gateTimer: NodeJS.Timeout | null = null;
+  private gateRunning = false;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private scanTimer: NodeJS.Timeout | null = null;
+  private statusTimer: NodeJS.Timeout | null = null;
+  private probing: Promise<void> | null = null;
+  private scanning: Promise<void> | null = null;
+  private scanQueued: ScanKind | null = null;
+  private initialScanDone = false;
+
+  private counts = { emitted: 0, done: 0, failed: 0, recovered: 0, errors: 0 };
+  private lastError: string | undefined;
+
+  constructor(opts: FolderWatcherOptions) {
+    super();
+    const folder = typeof opts.folder === 'string' ? opts.folder.trim() : '';
+    if (!folder) throw badInput('folder is not set');
+    if (folder.includes('\0')) throw badInput('folder contains a NUL character');
+    if (/\$\{[^}]*\}/.test(folder)) throw badInput(`folder "${folder}" contains an unresolved environment variable`);
+    if (!isAbsoluteAnywhere(folder)) throw badInput(`folder must be an absolute path, got "${folder}"`);
+    this.folder = isUncPath(folder) || !path.isAbsolute(folder) ? folder : path.resolve(folder);
+
+    const mode = opts.mode ?? 'auto';
+    if (mode !== 'events' && mode !== 'poll' && mode !== 'auto') throw badInput(`mode must be events, poll or auto, got "${String(mode)}"`);
+    this.mode = mode === 'auto' ? (isUncPath(this.folder) ? 'poll' : 'events') : mode;
+    this.recursive = !!opts.recursive;
+    this.stabilityMs = num('stabilityMs', opts.stabilityMs, 5000, 0);
+    this.pollIntervalMs = num('pollIntervalMs', opts.pollIntervalMs, 15000, 50);
+    this.rescanIntervalMs = num('rescanIntervalMs', opts.rescanIntervalMs, 60000, 0);
+    this.folderProbeMs = num('folderProbeMs', opts.folderProbeMs, 3000, 20);
+    this.statConcurrency = Math.max(1, Math.floor(num('statConcurrency', opts.statConcurrency, 32, 1)));
+    this.emitEmptyFiles = !!opts.emitEmptyFiles;
+    this.ledgerFile = opts.ledgerFile;
+
+    const include = parsePatternList(opts.include);
+    this.include = (include.length ? include : ['*']).map((p) => compileGlob(p));
+    this.exclude = parsePatternList(opts.exclude).map((p) => compileGlob(p));
+    this.temp = opts.ignoreTempFiles === false ? [] : DEFAULT_TEMP_PATTERNS.map((p) => compileGlob(p));
+
+    const post = opts.postAction ?? 'none';
+    if (post !== 'none' && post !== 'move' && post !== 'delete') throw badInput(`post-action must be none, move or delete, got "${String(post)}"`);
+    this.postAction = post;
+    if (post === 'move') {
+      const archive = (opts.archiveFolder ?? '').trim();
+      if (!archive) throw badInput('archive folder is not set (needed by the "move" post-action)');
+      if (/\$\{[^}]*\}/.test(archive)) throw badInput(`archive folder "${archive}" contains an unresolved environment variable`);
+      if (!isAbsoluteAnywhere(archive)) throw badInput(`archive folder must be an absolute path, got "${archive}"`);
+      this.archiveFolder = path.isAbsolute(archive) ? path.resolve(archive) : archive;
+      const rel = path.relative(this.folder, this.archiveFolder);
+      if (rel === '') throw badInput('archive folder must not be the watched folder');
+      if (!rel.startsWith('..') && !path.isAbsolute(rel)) {
+        const relPosix = rel.split(path.sep).join('/');
+        // Inside the watched tree: allowed only where the watcher will never look.
+        const segs = relPosix.split('/');
+        const ignored = !this.recursive || segs.some((_, i) => this.dirIgnored(segs.slice(0, i + 1).join('/')));
+        if (!ignored) {
+          throw badInput(
+            `archive folder ${this.archiveFolder} is inside the watched folder; exclude it (e.g. "${relPosix}/**") or pick a folder outside`,
+          );
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- public API
+
+  /** Opens the ledger, then watches the folder (or waits for it). Resolves once the first check ran. */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('FolderWatcher already started');
+    this.started = true;
+    this.ledger = new Ledger(this.ledgerFile, this.folder);
+    for (const [rel, e] of this.ledger.entries()) {
+      if (e.state === 'emitted' || e.state === 'failed') this.reemit.add(rel);
+    }
+    this.probeTimer = setInterval(() => void this.probeRoot(), this.folderProbeMs);
+    await this.probeRoot();
+  }
+
+  /** Stops watching, cancels timers and closes the ledger. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of [this.gateTimer, this.statusTimer]) if (t) clearTimeout(t);
+    for (const t of [this.probeTimer, this.scanTimer]) if (t) clearInterval(t);
+    this.gateTimer = this.statusTimer = this.probeTimer = this.scanTimer = null;
+    const w = this.watcher;
+    this.watcher = null;
+    if (w) await w.close().catch(() => undefined);
+    // Let a scan or post-action in flight finish its current step before the ledger closes.
+    await Promise.allSettled([this.scanning, this.probing]);
+    this.ledger?.close();
+    this.phase = 'closed';
+    this.emit('status', this.getStatus());
+  }
+
+  /** Scans the folder now (the `rescan` input); resolves when the scan finished. */
+  async rescan(): Promise<void> {
+    if (this.closed || !this.started) return;
+    if (this.phase !== 'watching') {
+      await this.probeRoot();
+      return;
+    }
+    await this.scan('rescan');
+  }
+
+  /**
+   * Acknowledges a sent file (`ok`, the default) and runs the post-action; or (`ok: false`) marks
+   * it failed: it stays where it is and is not sent again until it changes or the watcher restarts.
+   * Throws when the post-action fails (the file stays acknowledged and the action is retried at
+   * the next rescan and after a restart).
+   */
+  async ack(ref: FileRef, result: { ok?: boolean; error?: string } = {}): Promise<AckResult> {
+    if (!this.ledger || this.closed) throw new Error('folder watcher is not running');
+    const rel = this.resolveRef(ref);
+    const full = this.fullPath(rel);
+    const entry = this.ledger.get(rel);
+    const base = { relativePath: rel, path: full };
+    if (!entry) return { outcome: 'unknown', ...base };
+    if (ref.id && ref.id !== entry.id) return { outcome: 'stale', ...base };
+    if (result.ok === false) {
+      if (entry.state === 'done') return { outcome: 'already-done', ...base };
+      this.ledger.set(rel, { ...entry, state: 'failed', error: result.error ?? 'failed', ackedAt: Date.now() });
+      this.reemit.delete(rel);
+      this.counts.failed++;
+      this.statusChanged();
+      return { outcome: 'failed', ...base };
+    }
+    if (entry.state === 'done') return { outcome: 'already-done', ...base, archivedTo: entry.archivedTo };
+    if (entry.state !== 'acked') {
+      this.ledger.set(rel, { ...entry, state: 'acked', ackedAt: Date.now(), error: undefined });
+      this.reemit.delete(rel);
+    }
+    const r = await this.runPostAction(rel);
+    this.statusChanged();
+    return { outcome: 'done', ...base, ...r };
+  }
+
+  /** Test/diagnostic hook: while paused, file-system events are dropped (rescans still run). */
+  setEventsPaused(paused: boolean): void {
+    this.eventsPaused = paused;
+  }
+
+  /** The ledger's record for a file (relative path), for diagnostics. */
+  ledgerEntry(relativePath: string): LedgerEntry | undefined {
+    return this.ledger?.get(relativePath);
+  }
+
+  getStatus(): WatcherStatus {
+    let awaitingAck = 0;
+    if (this.ledger && !this.closed) for (const [, e] of this.ledger.entries()) if (e.state === 'emitted') awaitingAck++;
+    return {
+      phase: this.phase,
+      folder: this.folder,
+      mode: this.mode,
+      files: this.present.size,
+      pending: this.pending.size + this.checking.size,
+      awaitingAck,
+      ...this.counts,
+      lastError: this.lastError,
+    };
+  }
+
+  // ---------------------------------------------------------------- filters
+
+  private rel(abs: string): string {
+    const r = path.relative(this.folder, abs);
+    return path.sep === '/' ? r : r.split(path.sep).join('/');
+  }
+
+  private fullPath(rel: string): string {
+    return path.join(this.folder, ...rel.split('/'));
+  }
+
+  /** A folder (relative path) the watcher never enters: temp/dot folders and excluded ones. */
+  private dirIgnored(rel: string): boolean {
+    const base = rel.slice(rel.lastIndexOf('/') + 1);
+    if (matchesAny(this.temp, rel, base)) return true;
+    return matchesAny(this.exclude, rel, base) || matchesAny(this.exclude, rel + '/', base);
+  }
+
+  /** A file (relative path) the watcher does not send. */
+  private fileIgnored(rel: string): boolean {
+    const base = rel.slice(rel.lastIndexOf('/') + 1);
+    if (matchesAny(this.temp, rel, base) || matchesAny(this.exclude, rel, base)) return true;
+    return !matchesAny(this.include, rel, base);
+  }
+
+  /** chokidar's `ignored`: called once without stats, then with them. */
+  private chokidarIgnored(abs: string, stats?: fs.Stats): boolean {
+    const rel = this.rel(abs);
+    if (rel === '' || rel.startsWith('..')) return false;
+    if (!stats) {
+      const base = rel.slice(rel.lastIndexOf('/') + 1);
+      return matchesAny(this.temp, rel, base) || matchesAny(this.exclude, rel, base);
+    }
+    if (stats.isDirectory()) return !this.recursive || this.dirIgnored(rel);
+    return this.fileIgnored(rel);
+  }
+
+  private resolveRef(ref: FileRef): string {
+    if (ref.relativePath && typeof ref.relativePath === 'string') {
+      const rel = ref.relativePath.replace(/\\/g, '/');
+      if (rel.split('/').includes('..') || isAbsoluteAnywhere(rel)) throw badInput(`relativePath "${rel}" leaves the watched folder`);
+      return rel;
+    }
+    if (ref.path && typeof ref.path === 'string') {
+      const rel = this.rel(path.resolve(ref.path));
+      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw badInput(`${ref.path} is not inside the watched folder ${this.folder}`);
+      return rel;
+    }
+    throw badInput('the acknowledgement names no file (labwireFile.relativePath or labwireFile.path)');
+  }
+
+  // ---------------------------------------------------------------- folder lifecycle
+
+  /** Checks the folder: missing → wait; back or re-created → (re)build the backend and scan. */
+  private probeRoot(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (!this.probing) {
+      this.probing = this.doProbe()
+        .catch((err) => this.reportProblem(err))
+        .finally(() => {
+          this.probing = null;
+        });
+    }
+    return this.probing;
+  }
+
+  private async doProbe(): Promise<void> {
+    let st: fs.Stats;
+    try {
+      st = await fs.promises.stat(this.folder);
+    } catch (err) {
+      if (this.closed) return;
+      await this.stopBackend();
+      const code = errCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') {
+        this.setPhase('waiting');
+      } else {
+        this.setPhase('error', `cannot read folder ${this.folder}: ${errText(err)}`);
+      }
+      return;
+    }
+    if (this.closed) return;
+    if (!st.isDirectory()) {
+      await this.stopBackend();
+      this.setPhase('error', `${this.folder} is not a folder`);
+      return;
+    }
+    const id = `${st.dev}:${st.ino}:${st.birthtimeMs}`;
+    if (this.phase === 'watching' && id === this.rootId) return;
+    // First sight, back after missing, or deleted and re-created (new inode): (re)build.
+    await this.stopBackend();
+    this.rootId = id;
+    await this.startBackend();
+  }
+
+  private async startBackend(): Promise<void> {
+    if (this.mode === 'events') {
+      const w = chokidarWatch(this.folder, {
+        ignoreInitial: true,
+        awaitWriteFinish: false,
+        alwaysStat: true,
+        atomic: true,
+        depth: this.recursive ? undefined : 0,
+        ignorePermissionErrors: true,
+        persistent: true,
+        ignored: (p: string, stats?: fs.Stats) => this.chokidarIgnored(p, stats),
+      });
+      w.on('add', (p: string, st?: fs.Stats) => this.onEvent(p, st));
+      w.on('change', (p: string, st?: fs.Stats) => this.onEvent(p, st));
+      w.on('unlink', (p: string) => this.onUnlink(p));
+      w.on('unlinkDir', (p: string) => {
+        if (this.rel(p) === '') void this.probeRoot();
+      });
+      w.on('error', (err: unknown) => this.onWatcherError(err));
+      this.watcher = w;
+      await new Promise<void>((resolve) => w.once('ready', () => resolve()));
+      if (this.closed || this.watcher !== w) return;
+      if (this.rescanIntervalMs > 0) this.scanTimer = setInterval(() => void this.scan('rescan'), this.rescanIntervalMs);
+    } else {
+      this.scanTimer = setInterval(() => void this.scan('poll'), this.pollIntervalMs);
+    }
+    this.setPhase('watching');
+    await this.scan(this.initialScanDone ? 'rescan' : 'initial');
+  }
+
+  private async stopBackend(): Promise<void> {
+    if (this.scanTimer) clearInterval(this.scanTimer);
+    this.scanTimer = null;
+    const w = this.watcher;
+    this.watcher = null;
+    this.rootId = null;
+    this.pending.clear();
+    this.emptyWaiting.clear();
+    this.present.clear();
+    if (w) await w.close().catch(() => undefined);
+  }
+
+  private onWatcherError(err: unknown): void {
+    const code = errCode(err);
+    this.reportProblem(err);
+    if (code === 'ENOSPC' || code === 'EMFILE') {
+      this.reportProblem(new Error(`${code}: too many file watches; the periodic rescan keeps finding files`));
+    }
+    // The root may be gone (EPERM on Windows when a watched folder is deleted): check it.
+    void this.probeRoot();
+  }
+
+  // ---------------------------------------------------------------- discovery
+
+  private onEvent(abs: string, st?: fs.Stats): void {
+    if (this.closed || this.eventsPaused) return;
+    const rel = this.rel(abs);
+    if (!rel || rel.startsWith('..')) return;
+    if (st) {
+      if (st.isFile()) this.observe(rel, st.size, st.mtimeMs, 'event');
+      return;
+    }
+    fs.stat(abs, (err, s) => {
+      if (!err && s.isFile()) this.observe(rel, s.size, s.mtimeMs, 'event');
+    });
+  }
+
+  private onUnlink(abs: string): void {
+    if (this.closed || this.eventsPaused) return;
+    const rel = this.rel(abs);
+    this.pending.delete(rel);
+    this.emptyWaiting.delete(rel);
+    this.present.delete(rel);
+    this.statusChanged();
+  }
+
+  /** A file was seen with this size and mtime (event or scan): gate it if it is new or changed. */
+  private observe(rel: string, size: number, mtimeMs: number, source: 'event' | ScanKind): void {
+    if (this.closed || !this.ledger) return;
+    this.present.add(rel);
+    const p = this.pending.get(rel);
+    if (p) {
+      if (p.size !== size || p.mtimeMs !== mtimeMs) {
+        this.pending.delete(rel);
+        this.pending.set(rel, { size, mtimeMs, checkAt: Date.now() + this.stabilityMs });
+      }
+      return;
+    }
+    if (this.checking.has(rel)) {
+      this.dirty.add(rel);
+      return;
+    }
+    const entry = this.ledger.get(rel);
+    if (entry && entry.size === size && entry.mtimeMs === mtimeMs) {
+      if (entry.state === 'acked' && source !== 'event') void this.retryPostAction(rel);
+      if (!this.reemit.has(rel)) return;
+    }
+    const emptyMtime = this.emptyWaiting.get(rel);
+    if (emptyMtime !== undefined) {
+      if (size === 0 && emptyMtime === mtimeMs) return;
+      this.emptyWaiting.delete(rel);
+    }
+    if (source === 'rescan' && this.mode === 'events' && (!entry || entry.size !== size || entry.mtimeMs !== mtimeMs)) {
+      this.counts.recovered++;
+    }
+    this.pending.set(rel, { size, mtimeMs, checkAt: Date.now() + this.stabilityMs });
+    this.armGate();
+    this.statusChanged();
+  }
+
+  /** Lists the folder (readdir + batched stat) and diffs it against the ledger. */
+  private scan(kind: ScanKind): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.scanning) {
+      // One scan at a time; a request during a scan runs once more right after it.
+      if (!this.scanQueued || kind === 'initial') this.scanQueued = kind;
+      return this.scanning;
+    }
+    this.scanning = this.doScan(kind)
+      .catch((err) => this.reportProblem(err))
+      .finally(() => {
+        this.scanning = null;
+        const again = this.scanQueued;
+        this.scanQueued = null;
+        if (again && !this.closed) void this.scan(again);
+      });
+    return this.scanning;
+  }
+
+  private async doScan(kind: ScanKind): Promise<void> {
+    const scanStartedAt = Date.now();
+    const files: string[] = [];
+    const dirs: string[] = [''];
+    while (dirs.length) {
+      const relDir = dirs.pop() as string;
+      let entries: fs.Dirent[];
+      try {
+        entries = await fs.promises.readdir(relDir ? this.fullPath(relDir) : this.folder, { withFileTypes: true });
+      } catch (err) {
+        const code = errCode(err);
+        if (relDir === '') {
+          // The folder itself is gone or unreadable: the probe decides what that means.
+          if (code === 'ENOENT' || code === 'ENOTDIR') void this.probeRoot();
+          else this.reportProblem(new Error(`cannot list ${this.folder}: ${errText(err)}`));
+          return;
+        }
+        if (code !== 'ENOENT') this.reportProblem(new Error(`cannot list ${this.fullPath(relDir)}: ${errText(err)}`));
+        continue;
+      }
+      for (const d of entries) {
+        const rel = relDir ? `${relDir}/${d.name}` : d.name;
+        if (d.isDirectory()) {
+          if (this.recursive && !this.dirIgnored(rel)) dirs.push(rel);
+        } else if ((d.isFile() || d.isSymbolicLink()) && !this.fileIgnored(rel)) {
+          files.push(rel);
+        }
+      }
+      if (this.closed) return;
+    }
+    const found = new Map<string, { size: number; mtimeMs: number }>();
+    await mapLimit(files, this.statConcurrency, async (rel) => {
+      try {
+        const st = await fs.promises.stat(this.fullPath(rel));
+        if (st.isFile()) found.set(rel, { size: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        // vanished between readdir and stat
+      }
+    });
+    if (this.closed || !this.ledger) return;
+    if (kind === 'initial') this.initialScanDone = true;
+
+    for (const [rel, s] of found) this.observe(rel, s.size, s.mtimeMs, kind);
+
+    // Forget what is no longer there.
+    for (const rel of [...this.present]) if (!found.has(rel) && !this.pending.has(rel) && !this.checking.has(rel)) this.present.delete(rel);
+    // Pending files are left to the gate: it drops those that vanished (a file reported by an
+    // event while this scan ran is not in `found`, and must not be forgotten).
+    for (const rel of [...this.emptyWaiting.keys()]) if (!found.has(rel)) this.emptyWaiting.delete(rel);
+    const gone: string[] = [];
+    for (const [rel, e] of this.ledger.entries()) {
+      if (found.has(rel) || this.postRunning.has(rel)) continue;
+      // Changed while this scan ran (the listing may predate the file): decide next time.
+      if (Math.max(e.emittedAt, e.ackedAt ?? 0, e.doneAt ?? 0) >= scanStartedAt) continue;
+      // A sent-but-unacknowledged file may still be acknowledged (the flow may have moved it
+      // itself); its record is dropped at the next start.
+      if (e.state === 'emitted' && kind !== 'initial') continue;
+      gone.push(rel);
+    }
+    for (const rel of gone) {
+      this.ledger.delete(rel);
+      this.reemit.delete(rel);
+    }
+    this.statusChanged();
+  }
+
+  // ---------------------------------------------------------------- stability gate
+
+  private armGate(): void {
+    if (this.gateTimer || this.gateRunning || this.closed) return;
+    const first = this.pending.values().next();
+    if (first.done) return;
+    const delay = Math.max(0, first.value.checkAt - Date.now());
+    this.gateTimer = setTimeout(() => {
+      this.gateTimer = null;
+      void this.runGate();
+    }, delay);
+  }
+
+  private async runGate(): Promise<void> {
+    if (this.closed) return;
+    this.gateRunning = true;
+    try {
+      // Take every file that is due (plus a few ms, to batch the stats of a burst).
+      const horizon = Date.now() + 15;
+      const due: Array<[string, Pending]> = [];
+      for (const [rel, p] of this.pending) {
+        if (p.checkAt > horizon) break;
+        due.push([rel, p]);
+      }
+      for (const [rel] of due) {
+        this.pending.delete(rel);
+        this.checking.add(rel);
+      }
+      await mapLimit(due, this.statConcurrency, async ([rel, p]) => {
+        try {
+          await this.checkStable(rel, p);
+        } finally {
+          this.checking.delete(rel);
+          this.dirty.delete(rel);
+        }
+      });
+    } catch (err) {
+      this.reportProblem(err);
+    } finally {
+      this.gateRunning = false;
+    }
+    this.armGate();
+    this.statusChanged();
+  }
+
+  private async checkStable(rel: string, p: Pending): Promise<void> {
+    let st: fs.Stats;
+    try {
+      st = await fs.promises.stat(this.fullPath(rel));
+    } catch (err) {
+      if (this.closed) return;
+      if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') {
+        this.present.delete(rel);
+      } else {
+        // e.g. EBUSY / EACCES while an instrument holds it: look again after another window.
+        this.pending.set(rel, { ...p, checkAt: Date.now() + this.stabilityMs });
+      }
+      return;
+    }
+    if (this.closed || !st.isFile()) return;
+    if (this.dirty.has(rel) || st.size !== p.size || st.mtimeMs !== p.mtimeMs) {
+      this.pending.set(rel, { size: st.size, mtimeMs: st.mtimeMs, checkAt: Date.now() + this.stabilityMs });
+      return;
+    }
+    if (st.size === 0 && !this.emitEmptyFiles) {
+      this.emptyWaiting.set(rel, st.mtimeMs);
+      return;
+    }
+    this.emitFile(rel, st.size, st.mtimeMs);
+  }
+
+  private emitFile(rel: string, size: number, mtimeMs: number): void {
+    if (!this.ledger || this.closed) return;
+    const prev = this.ledger.get(rel);
+    const id = fileId(rel, size, mtimeMs);
+    if (prev && prev.id === id && (prev.state === 'done' || prev.state === 'acked')) return;
+    const deliveryCount = (prev && prev.id === id ? prev.emitCount : 0) + 1;
+    // Written before it is sent: a crash in between sends it again, never loses it.
+    this.ledger.set(rel, { size, mtimeMs, state: 'emitted', id, emitCount: deliveryCount, emittedAt: Date.now() });
+    this.reemit.delete(rel);
+    this.counts.emitted++;
+    const file: WatchedFile = {
+      id,
+      path: this.fullPath(rel),
+      relativePath: rel,
+      name: rel.slice(rel.lastIndexOf('/') + 1),
+      size,
+      mtimeMs,
+      deliveryCount,
+    };
+    try {
+      this.emit('file', file);
+    } catch (err) {
+      this.reportProblem(err);
+    }
+  }
+
+  // ---------------------------------------------------------------- post-action
+
+  private async retryPostAction(rel: string): Promise<void> {
+    if (this.postRunning.has(rel)) return;
+    try {
+      await this.runPostAction(rel);
+    } catch (err) {
+      this.reportProblem(err);
+    }
+  }
+
+  /** Runs the post-action for an acknowledged file and records it as done. */
+  private async runPostAction(rel: string): Promise<{ archivedTo?: string; skipped?: string }> {
+    if (this.postRunning.has(rel)) throw new Error(`${rel} is already being post-processed`);
+    this.postRunning.add(rel);
+    try {
+      const entry = this.ledger?.get(rel);
+      if (!entry || entry.state !== 'acked') return {};
+      const full = this.fullPath(rel);
+      let skipped: string | undefined;
+      let archivedTo: string | undefined;
+      if (this.postAction !== 'none') {
+        let st: fs.Stats | null = null;
+        try {
+          st = await fs.promises.stat(full);
+        } catch (err) {
+          if (errCode(err) !== 'ENOENT') throw new Error(`cannot ${this.postAction} ${full}: ${errText(err)}`);
+          skipped = 'the file is gone';
+        }
+        if (st && (st.size !== entry.size || st.mtimeMs !== entry.mtimeMs)) {
+          // New content arrived after the ack: leave it; it will be sent as a new version.
+          skipped = 'the file changed after it was sent';
+        } else if (st && this.postAction === 'delete') {
+          await fs.promises.unlink(full).catch((err) => {
+            if (errCode(err) !== 'ENOENT') throw new Error(`cannot delete ${full}: ${errText(err)}`);
+          });
+        } else if (st && this.postAction === 'move') {
+          archivedTo = await this.moveToArchive(rel, full);
+        }
+      }
+      if (this.closed || !this.ledger) return { archivedTo, skipped };
+      const now = this.ledger.get(rel);
+      if (now && now.id === entry.id) {
+        this.ledger.set(rel, { ...now, state: 'done', doneAt: Date.now(), archivedTo });
+      }
+      this.counts.done++;
+      if (this.postAction !== 'none' && !skipped) {
+        this.present.delete(rel);
+      }
+      return { archivedTo, skipped };
+    } finally {
+      this.postRunning.delete(rel);
+    }
+  }
+
+  private async moveToArchive(rel: string, full: string): Promise<string> {
+    const archive = this.archiveFolder as string;
+    const target = path.join(archive, ...rel.split('/'));
+    await fs.promises.mkdir(path.dirname(target), { recursive: true });
+    const ext = path.extname(target);
+    const stem = target.slice(0, target.length - ext.length);
+    for (let n = 0; n < 10000; n++) {
+      const dest = n === 0 ? target : `${stem}-${n}${ext}`;
+      try {
+        // Claim the name first (wx fails if it exists), then move over the empty placeholder.
+        const fh = await fs.promises.open(dest, 'wx');
+        await fh.close();
+      } catch (err) {
+        if (errCode(err) === 'EEXIST') continue;
+        throw new Error(`cannot move ${full} to ${dest}: ${errText(err)}`);
+      }
+      try {
+        await fs.promises.rename(full, dest);
+      } catch (err) {
+        if (errCode(err) === 'EXDEV') {
+          await fs.promises.copyFile(full, dest);
+          await fs.promises.unlink(full);
+        } else {
+          await fs.promises.unlink(dest).catch(() => undefined);
+          throw new Error(`cannot move ${full} to ${dest}: ${errText(err)}`);
+        }
+      }
+      return dest;
+    }
+    throw new Error(`cannot move ${full}: no free name in ${path.dirname(target)}`);
+  }
+
+  // ---------------------------------------------------------------- status
+
+  private setPhase(phase: WatcherPhase, error?: string): void {
+    if (error) {
+      this.lastError = error;
+      this.counts.errors++;
+    }
+    const changed = this.phase !== phase;
+    this.phase = phase;
+    if (changed || error) this.flushStatus();
+    if (error) this.emitError(new Error(error));
+  }
+
+  private reportProblem(err: unknown): void {
+    if (this.closed) return;
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.lastError = e.message;
+    this.counts.errors++;
+    this.statusChanged();
+    this.emitError(e);
+  }
+
+  private emitError(err: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', err);
+  }
+
+  /** Status events at most every 250 ms (a burst of 10,000 files must not flood the editor). */
+  private statusChanged(): void {
+    if (this.statusTimer || this.closed) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = null;
+      if (!this.closed) this.emit('status', this.getStatus());
+    }, 250);
+  }
+
+  private flushStatus(): void {
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    this.statusTimer = null;
+    if (!this.closed) this.emit('status', this.getStatus());
+  }
+}
+
+function num(name: string, v: unknown, dflt: number, min: number): number {
+  if (v === undefined || v === null || v === '') return dflt;
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isFinite(n) || n < min) throw badInput(`${name} must be a number ≥ ${min}, got ${String(v)}`);
+  return n;
+}

@@ -1,0 +1,222 @@
+/**
+ * `lab-watch-folder`: a thin Node-RED adapter around `FolderWatcher`. It sends one message per
+ * complete file, shows the watcher's state as the node status, and takes acknowledgements
+ * (`msg.labwireFile` wired back from the end of the pipeline) and `rescan` requests on its input.
+ */
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { FolderWatcher, FileRef, WatchedFile, WatcherStatus, WatchMode, PostAction } from './clients/folder-watcher';
+import { stateFilePath } from './lib/journal';
+import { handleInput, Msg, setStatus } from './lib/node-red';
+import { badInput, describeError, LabError } from './lib/http/errors';
+
+interface WatchFolderDef extends NodeDef {
+  folder: string;
+  include?: string;
+  exclude?: string;
+  recursive?: boolean;
+  mode?: WatchMode;
+  pollInterval?: string | number;
+  stability?: string | number;
+  rescanInterval?: string | number;
+  probeInterval?: string | number;
+  postAction?: PostAction;
+  archiveFolder?: string;
+  emitEmpty?: boolean;
+  ignoreTemp?: boolean;
+}
+
+const NS = 'lab-watch-folder';
+
+/** Seconds setting → ms; empty means the default. Throws a clear error for anything else. */
+function secondsSetting(label: string, v: string | number | undefined, dflt: number, min: number): number {
+  if (v === undefined || v === null || v === '') return dflt * 1000;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw badInput(`${label} must be a number of seconds ≥ ${min}, got "${String(v)}"`);
+  return Math.round(n * 1000);
+}
+
+/** English fallbacks, used when the message catalog is not loaded (e.g. some test set-ups). */
+const FALLBACK: Record<string, string> = {
+  'status.starting': 'starting',
+  'status.waiting': 'waiting for folder',
+  'status.watching': '__files__ files · __pending__ pending · __unacked__ unacked',
+  'status.error': 'error',
+  'status.badSettings': 'bad settings',
+  'errors.badSettings': 'lab-watch-folder settings: __error__',
+  'errors.unknownInput':
+    'input not understood: send back msg.labwireFile (from this node\'s output) to acknowledge a file, or msg.topic "rescan"',
+  'errors.unknownFile': 'acknowledgement for a file the node has no record of: __file__',
+  'errors.staleAck': 'acknowledgement for an older version of __file__ (it changed since it was sent); nothing done',
+};
+
+export = function (RED: NodeAPI): void {
+  /** Catalog text for `key` (relative to the node's namespace), with __var__ substitution. */
+  function t(key: string, vars: Record<string, string | number> = {}): string {
+    const full = `${NS}.${key}`;
+    let text: string;
+    try {
+      text = RED._(full, vars);
+    } catch {
+      text = full;
+    }
+    if (!text || text === full) {
+      text = (FALLBACK[key] ?? full).replace(/__(\w+)__/g, (m, v: string) => (v in vars ? String(vars[v]) : m));
+    }
+    return text;
+  }
+
+  /** Substitutes `${VAR}` inside a path (Node-RED itself only substitutes a whole-value `${VAR}`). */
+  function expandEnv(node: Node, label: string, value: string | undefined): string {
+    return (value ?? '').trim().replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
+      const v = RED.util.getSetting(node, name.trim());
+      if (v === undefined || v === null || v === '') throw badInput(`${label}: environment variable ${name} is not set`);
+      return String(v);
+    });
+  }
+
+  function statusText(s: WatcherStatus): string {
+    return t('status.watching', {
+      files: s.files,
+      pending: s.pending,
+      unacked: s.awaitingAck,
+    });
+  }
+
+  function LabWatchFolder(this: Node, def: WatchFolderDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    let watcher: FolderWatcher | null = null;
+    let settingsError: LabError | null = null;
+
+    try {
+      const folder = expandEnv(node, 'folder', def.folder);
+      watcher = new FolderWatcher({
+        folder,
+        include: def.include || '*',
+        exclude: def.exclude || '',
+        recursive: !!def.recursive,
+        mode: def.mode || 'auto',
+        pollIntervalMs: secondsSetting('poll interval', def.pollInterval, 15, 0.05),
+        stabilityMs: secondsSetting('stability window', def.stability, 5, 0),
+        rescanIntervalMs: secondsSetting('rescan interval', def.rescanInterval, 60, 0),
+        folderProbeMs: secondsSetting('folder check interval', def.probeInterval, 3, 0.02),
+        postAction: def.postAction || 'none',
+        archiveFolder: def.postAction === 'move' ? expandEnv(node, 'archive folder', def.archiveFolder) : undefined,
+        emitEmptyFiles: !!def.emitEmpty,
+        ignoreTempFiles: def.ignoreTemp !== false,
+        ledgerFile: stateFilePath(RED.settings.userDir, 'watch-folder', node.id),
+      });
+    } catch (err) {
+      settingsError = err instanceof LabError ? err : badInput(describeError(err));
+      setStatus(node, 'red', t('status.badSettings'), 'ring');
+      node.error(t('errors.badSettings', { error: settingsError.message }));
+    }
+
+    function showStatus(s: WatcherStatus): void {
+      switch (s.phase) {
+        case 'waiting':
+          return setStatus(node, 'yellow', t('status.waiting'), 'ring');
+        case 'error':
+          return setStatus(node, 'red', s.lastError ?? t('status.error'), 'ring');
+        case 'watching':
+          return setStatus(node, s.pending > 0 ? 'blue' : 'green', statusText(s), 'dot');
+        case 'starting':
+          return setStatus(node, 'grey', t('status.starting'), 'ring');
+        default:
+          return undefined; // closed: the close handler clears the status
+      }
+    }
+
+    /** After an input was handled, show the watcher's own state again (not a generic "done"). */
+    function restoreStatus(): void {
+      setImmediate(() => {
+        if (watcher && watcher.getStatus().phase !== 'closed') showStatus(watcher.getStatus());
+      });
+    }
+
+    if (watcher) {
+      const w = watcher;
+      w.on('file', (f: WatchedFile) => {
+        node.send({
+          payload: f.path,
+          filename: f.path,
+          topic: w.folder,
+          file: {
+            name: f.name,
+            path: f.path,
+            relativePath: f.relativePath,
+            size: f.size,
+            mtime: new Date(Math.round(f.mtimeMs)).toISOString(),
+          },
+          labwireFile: {
+            id: f.id,
+            path: f.path,
+            relativePath: f.relativePath,
+            size: f.size,
+            mtimeMs: f.mtimeMs,
+            deliveryCount: f.deliveryCount,
+          },
+        } as NodeMessage);
+      });
+      w.on('status', (s: WatcherStatus) => showStatus(s));
+      w.on('error', (err: Error) => node.warn(describeError(err)));
+      setStatus(node, 'grey', t('status.starting'), 'ring');
+      w.start().catch((err) => {
+        setStatus(node, 'red', describeError(err), 'ring');
+        node.error(describeError(err));
+      });
+    }
+
+    handleInput(
+      node,
+      async ({ msg }) => {
+        if (!watcher) throw settingsError ?? badInput('the node is not configured');
+        if (msg.topic === 'rescan') {
+          await watcher.rescan();
+          restoreStatus();
+          return;
+        }
+        const ref = fileRefFrom(msg);
+        if (!ref) throw badInput(t('errors.unknownInput'));
+        const failure = msg.ack === false || (msg.error !== undefined && msg.error !== null);
+        const result = await watcher.ack(ref, { ok: !failure, error: failure ? errorText(msg.error) : undefined });
+        msg.ackResult = result;
+        restoreStatus();
+        if (result.outcome === 'unknown') node.warn(t('errors.unknownFile', { file: result.path }));
+        else if (result.outcome === 'stale') node.warn(t('errors.staleAck', { file: result.path }));
+      },
+      {
+        doneStatus: () => (watcher ? statusText(watcher.getStatus()) : null),
+        onClose: async () => {
+          if (watcher) await watcher.close();
+        },
+      },
+    );
+  }
+
+  RED.nodes.registerType('lab-watch-folder', LabWatchFolder);
+};
+
+/** The file an incoming message acknowledges: `msg.labwireFile`, else `msg.filename` / `msg.file.path` with `msg.ack`. */
+function fileRefFrom(msg: Msg): FileRef | null {
+  const lf = msg.labwireFile as Record<string, unknown> | undefined;
+  if (lf && typeof lf === 'object' && (typeof lf.path === 'string' || typeof lf.relativePath === 'string')) {
+    return {
+      path: typeof lf.path === 'string' ? lf.path : undefined,
+      relativePath: typeof lf.relativePath === 'string' ? lf.relativePath : undefined,
+      id: typeof lf.id === 'string' ? lf.id : undefined,
+    };
+  }
+  if (msg.ack === true || msg.ack === false || msg.topic === 'ack') {
+    const file = msg.file as Record<string, unknown> | undefined;
+    const p = typeof msg.filename === 'string' ? msg.filename : file && typeof file.path === 'string' ? file.path : undefined;
+    if (p) return { path: p };
+  }
+  return null;
+}
+
+function errorText(e: unknown): string {
+  if (e && typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
+  if (e === undefined || e === null) return 'reported as failed';
+  return describeError(e);
+}
