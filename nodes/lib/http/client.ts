@@ -117,7 +117,9 @@ export class HttpClient {
         body?.stream.destroy();
         if (spec.signal?.aborted) throw cancelled(spec.signal);
         const failure = networkFailure(err as AxiosError, what, this.timeoutMs);
-        const safe = RETRY_ALWAYS_CODES.has(String((err as AxiosError).code)) || idempotent;
+        const code = String((err as AxiosError).code);
+        // A certificate the machine does not trust will not be trusted on the next try either.
+        const safe = !isTlsTrustError(code) && (RETRY_ALWAYS_CODES.has(code) || idempotent);
         if (safe && transientTries < this.retries) {
           const ms = backoffDelay(transientTries++, this.backoff);
           spec.onWait?.(`retrying after ${failure.code === 'TIMEOUT' ? 'timeout' : 'network error'}`, ms);
@@ -245,8 +247,15 @@ function describeNonJson(res: AxiosResponse): string {
   return `${type} "${text.slice(0, 120).replace(/\s+/g, ' ')}"`;
 }
 
+function isTlsTrustError(code: string): boolean {
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code);
+}
+
 function networkFailure(err: AxiosError, what: string, timeoutMs: number): LabError {
   const code = String(err.code || '');
+  if (isTlsTrustError(code)) {
+    return new LabError('NETWORK', `${what}: the server's TLS certificate is not trusted (${code}); if your network inspects TLS, set the company CA file in the config node`);
+  }
   if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(err.message)) {
     return new LabError('TIMEOUT', `${what}: no answer within ${Math.round(timeoutMs / 1000)} s`);
   }

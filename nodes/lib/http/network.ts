@@ -24,6 +24,27 @@ export interface NetworkOptions {
 
 type AgentConfig = Pick<AxiosRequestConfig, 'httpAgent' | 'httpsAgent' | 'proxy'>;
 
+/**
+ * A CONNECT tunnel whose TLS handshake with the target trusts our CA too: the proxy agent takes
+ * the target's TLS options from each request, and axios has no way to pass `ca` there.
+ */
+class TunnelAgent extends HttpsProxyAgent<string> {
+  constructor(proxy: string, private readonly extraCa?: string[]) {
+    super(proxy, { keepAlive: true });
+  }
+
+  override connect(req: http.ClientRequest, opts: Parameters<HttpsProxyAgent<string>['connect']>[1]) {
+    const target = opts.host;
+    return super.connect(req, {
+      ...opts,
+      ...(this.extraCa ? { ca: this.extraCa } : {}),
+      // The tunnel drops `host` from the TLS options, so a target addressed by IP would be checked
+      // against "localhost"; check it against the host we actually asked for.
+      checkServerIdentity: (host: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(target || host, cert),
+    } as typeof opts);
+  }
+}
+
 /** Caches the agents of one client; they keep connections alive between requests. */
 export class NetworkAgents {
   private readonly ca?: string[];
@@ -59,7 +80,7 @@ export class NetworkAgents {
     if (isHttps) {
       let agent = this.tunnels.get(proxy);
       if (!agent) {
-        agent = new HttpsProxyAgent(proxy, { keepAlive: true, ca: this.ca }) as unknown as https.Agent;
+        agent = new TunnelAgent(proxy, this.ca) as unknown as https.Agent;
         this.tunnels.set(proxy, agent);
       }
       return { httpsAgent: agent, proxy: false };
