@@ -25,8 +25,16 @@ export function nodeModule(type: string): unknown {
   return require(path.resolve(__dirname, '..', '..', 'nodes', `${type}.js`));
 }
 
+const madeDirs: string[] = [];
+// Temp folders go when the test process ends, so repeated runs do not fill the disk.
+process.on('exit', () => {
+  for (const d of madeDirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
 export function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `labwire-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `labwire-${prefix}-`));
+  madeDirs.push(dir);
+  return dir;
 }
 
 export interface Loaded {
