@@ -4,10 +4,16 @@
  * (run, file config, file): if the same file comes again (a retry, or a re-emit after a crash) the
  * recorded processor is reused — processed if it was created but never processed — so a run
  * never gets two processors for one file.
+ *
+ * Recovery after a FAILED processing (Benchling's documented path): a msg carrying the failed
+ * processor's id (`msg.processorId`, e.g. wired back from the poll node's "failed" output) and a
+ * corrected file either archives the failed processor and creates a new one, or points the failed
+ * one at the new file (PATCH) and processes it again — whichever the node is set to.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { AutomationOutputProcessor } from './clients/benchling/types';
 import { Journal, stateFilePath } from './lib/journal';
+import { badInput } from './lib/http/errors';
 import { configNode, handleInput, requireString } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
@@ -20,6 +26,8 @@ interface CreateProcessorDef extends NodeDef {
   fileId: string;
   fileIdType: string;
   completeWithErrors?: boolean;
+  /** What to do when msg.processorId names a FAILED processor: nothing, archive + new, or PATCH. */
+  recovery?: 'none' | 'archive' | 'patch';
 }
 
 interface ProcessorRecord {
@@ -49,6 +57,24 @@ export = function (RED: NodeAPI): void {
         let rec = journal.get(key);
         let processor = rec?.processor;
         const reused = !!processor;
+        const failedId = typeof msg.processorId === 'string' ? msg.processorId : undefined;
+        if (failedId && def.recovery && def.recovery !== 'none') {
+          const failed = await client.getOutputProcessor(failedId, signal);
+          if (failed.status === 'FAILED' && failed.file?.id === fileId) {
+            throw badInput(`processing of file ${fileId} failed in ${failedId}; send a corrected file (a new blob id) to process it again`);
+          }
+          if (failed.status === 'FAILED' && !rec) {
+            msg.recoveredFrom = failedId;
+            if (def.recovery === 'archive') {
+              status('blue', 'archiving failed processor');
+              await client.archiveOutputProcessors([failedId], 'Made in error', signal);
+            } else {
+              status('blue', 'replacing the file');
+              journal.set(key, { at: new Date().toISOString() }); // a crash from here on is recovered by lookup
+              processor = await client.updateOutputProcessorFile(failedId, fileId, signal);
+            }
+          }
+        }
         if (rec && !processor) {
           // A create was sent but its answer never recorded (crash): look before creating again.
           status('blue', 'checking for processor');
@@ -75,6 +101,7 @@ export = function (RED: NodeAPI): void {
         }
         msg.payload = processor;
         msg.processorId = processor.id;
+        msg.fileId = fileId;
         msg.taskId = taskId;
         msg.assayRunId = assayRunId;
         if (reused) msg.processorReused = true;

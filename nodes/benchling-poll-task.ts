@@ -22,6 +22,24 @@ function seconds(v: string | number | undefined, fallback: number): number {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
+/**
+ * Puts a processor's error file (the rows that failed) on msg.errorFile with a download URL, so a
+ * flow can fetch or show it. Best effort: the task's outcome is delivered even if this fails.
+ */
+async function surfaceErrorFile(tenant: BenchlingTenantNode, msg: Msg, signal: AbortSignal): Promise<void> {
+  try {
+    const client = tenant.client();
+    const processor = await client.getOutputProcessor(msg.processorId as string, signal);
+    msg.processor = processor;
+    if (processor.errorFile?.id) {
+      const url = await client.getDownloadUrl(processor.errorFile.id, signal);
+      msg.errorFile = { ...processor.errorFile, downloadURL: url.downloadURL, expiresAt: url.expiresAt };
+    }
+  } catch (err) {
+    msg.errorFileError = (err as Error).message;
+  }
+}
+
 export = function (RED: NodeAPI): void {
   function BenchlingPollTask(this: Node, def: PollTaskDef) {
     RED.nodes.createNode(this, def);
@@ -48,6 +66,10 @@ export = function (RED: NodeAPI): void {
         });
         msg.taskId = taskId;
         msg.task = task;
+        const stats = (task.response as { progressStats?: { rowsFailed?: number } } | undefined)?.progressStats;
+        if (typeof msg.processorId === 'string' && (task.status === 'FAILED' || (stats?.rowsFailed ?? 0) > 0)) {
+          await surfaceErrorFile(tenant, msg, signal);
+        }
         if (task.status === 'SUCCEEDED') {
           msg.payload = task.response ?? {};
           send([msg, null]);

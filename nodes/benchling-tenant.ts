@@ -7,9 +7,12 @@
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 import { BenchlingClient, DEFAULT_RATE_LIMIT } from './clients/benchling/client';
+import { describeError } from './lib/http/errors';
 
 interface BenchlingTenantDef extends NodeDef {
   url: string;
+  /** 'apiKey' (default): a user's API key; 'oauth': a Benchling App's client credentials. */
+  authType?: 'apiKey' | 'oauth';
   rateLimit?: string | number;
   timeout?: string | number;
   caFile?: string;
@@ -24,9 +27,12 @@ export = function (RED: NodeAPI): void {
     const timeoutMs = Number(def.timeout) > 0 ? Number(def.timeout) * 1000 : 30_000;
     this.client = () => {
       if (!client) {
+        const creds = this.credentials ?? {};
         client = new BenchlingClient({
           tenantUrl: def.url,
-          apiKey: this.credentials?.apiKey ?? '',
+          ...(def.authType === 'oauth'
+            ? { oauth: { clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '' } }
+            : { apiKey: creds.apiKey ?? '' }),
           rateLimit: { limit, windowMs: DEFAULT_RATE_LIMIT.windowMs },
           timeoutMs,
           network: { caFile: def.caFile?.trim() || undefined },
@@ -40,7 +46,30 @@ export = function (RED: NodeAPI): void {
       done();
     });
   }
+  // Editor help: the run schemas of a deployed tenant, with their input and output file config
+  // names, so users pick instead of typing ids. Read permission on the tenant type is required.
+  RED.httpAdmin.get('/labwire/benchling/tenants/:id/schemas', RED.auth.needsPermission('benchling-tenant.read'), (req, res) => {
+    const tenant = RED.nodes.getNode(String(req.params.id)) as unknown as BenchlingTenantNode | null;
+    if (!tenant || tenant.type !== 'benchling-tenant') {
+      res.status(404).json({ error: 'This Benchling tenant is not deployed yet: deploy it first, then pick from the list.' });
+      return;
+    }
+    Promise.resolve()
+      .then(() => tenant.client().listAssayRunSchemas())
+      .then((schemas) =>
+        res.json(
+          schemas.map((s) => ({
+            id: s.id,
+            name: s.name,
+            inputConfigs: (s.automationInputFileConfigs ?? []).map((c) => c.name),
+            outputConfigs: (s.automationOutputFileConfigs ?? []).map((c) => c.name),
+          })),
+        ),
+      )
+      .catch((err) => res.status(502).json({ error: describeError(err) }));
+  });
+
   RED.nodes.registerType('benchling-tenant', BenchlingTenant as never, {
-    credentials: { apiKey: { type: 'password' } },
+    credentials: { apiKey: { type: 'password' }, clientId: { type: 'text' }, clientSecret: { type: 'password' } },
   });
 };

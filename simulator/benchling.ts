@@ -505,6 +505,7 @@ export class BenchlingSim {
   private timers = new Set<NodeJS.Timeout>();
   private secret = crypto.randomBytes(32);
   private tokens = new Map<string, number>();
+  private expiredUrlsToIssue = 0;
 
   private blobs = new Map<string, BlobRecord>();
   private runs = new Map<string, RunRecord>();
@@ -580,6 +581,11 @@ export class BenchlingSim {
 
   // ------------------------------------------------------------------------- test controls
 
+  /** The next `n` download URLs are issued already expired (S3 answers 403 AccessDenied). */
+  expireNextDownloadUrls(n: number): void {
+    this.expiredUrlsToIssue = n;
+  }
+
   /** Queue a deterministic fault (applies before handling; a faulted request changes no state). */
   injectFault(spec: FaultSpec): void {
     this.faultQueue.push({ ...spec, remaining: spec.times ?? 1 });
@@ -626,6 +632,11 @@ export class BenchlingSim {
     const token = 'simtok_' + crypto.randomBytes(24).toString('base64url');
     this.tokens.set(token, Date.now() + ttlSec * 1000);
     return { access_token: token, token_type: 'Bearer', expires_in: ttlSec };
+  }
+
+  /** Invalidates every issued token (as a revoked app secret or an early expiry would). */
+  revokeAllTokens(): void {
+    this.tokens.clear();
   }
 
   revokeToken(token: string): void {
@@ -1194,6 +1205,8 @@ export class BenchlingSim {
       r('/blobs/{id}/parts', { POST: (c) => this.uploadPart(c) }),
       r('/blobs/{id}:complete-upload', { POST: (c) => this.completeUpload(c) }),
       r('/blobs/{id}:abort-upload', { POST: (c) => this.abortUpload(c) }),
+      r('/assay-run-schemas', { GET: (c) => this.listRunSchemas(c) }),
+      r('/assay-run-schemas/{id}', { GET: (c) => this.getRunSchema(c) }),
       r('/assay-runs', { GET: (c) => this.listAssayRuns(c) }),
       r('/assay-runs:bulk-get', { GET: (c) => this.bulkGetRuns(c) }),
       r('/assay-runs/{id}', { GET: (c) => this.getAssayRun(c) }),
@@ -1441,7 +1454,10 @@ export class BenchlingSim {
   }
 
   private signedUrl(blobId: string): { downloadURL: string; expiresAt: number } {
-    const expiresAt = Math.ceil(Date.now() / 1000 + this.opts.downloadUrlTtlSec);
+    // A URL handed out already expired stands for one that expired before it was used.
+    const expired = this.expiredUrlsToIssue > 0;
+    if (expired) this.expiredUrlsToIssue--;
+    const expiresAt = expired ? Math.floor(Date.now() / 1000) - 1 : Math.ceil(Date.now() / 1000 + this.opts.downloadUrlTtlSec);
     const sig = crypto.createHmac('sha256', this.secret).update(`${blobId}\n${expiresAt}`).digest('hex');
     return { downloadURL: `${this.url}/sim-s3/${blobId}?expires=${expiresAt}&sig=${sig}`, expiresAt };
   }
@@ -1534,6 +1550,42 @@ export class BenchlingSim {
     const key = `runs|${schemaId}|${minT ?? ''}|${maxT ?? ''}|${ids ?? ''}`;
     const pg = this.page(runs, c.query, key, pageSize);
     return { status: 200, body: { assayRuns: pg.items.map((r) => this.runJson(r)), nextToken: pg.nextToken } };
+  }
+
+  // ------------------------------------------------------------------------- run schemas
+
+  /** Schemas are derived from the runs: each schema's file configs are those its runs use. */
+  private schemaJson(schemaId: string): Record<string, unknown> | undefined {
+    const runs = [...this.runs.values()].filter((r) => r.schemaId === schemaId);
+    if (runs.length === 0) return undefined;
+    const names = (pick: (r: RunRecord) => string[]) => [...new Set(runs.flatMap(pick))].map((name) => ({ name }));
+    return {
+      id: schemaId,
+      name: runs[0].schemaName,
+      systemName: runs[0].schemaName.toLowerCase().replace(/\W+/g, '_'),
+      type: 'assay_run',
+      fieldDefinitions: [],
+      archiveRecord: null,
+      derivedFrom: null,
+      organization: { handle: 'sim', id: 'ent_sim', name: 'Simulated lab' },
+      automationInputFileConfigs: names((r) => r.inputConfigNames),
+      automationOutputFileConfigs: names((r) => r.outputConfigNames),
+      modifiedAt: new Date(Math.max(...runs.map((r) => r.createdAt))).toISOString(),
+    };
+  }
+
+  private listRunSchemas(c: Ctx): Reply {
+    const ps = c.query.get('pageSize');
+    if (ps !== null && (!/^\d+$/.test(ps) || Number(ps) > 100)) throw badRequest('pageSize must be an integer between 0 and 100.');
+    const ids = [...new Set([...this.runs.values()].map((r) => r.schemaId))].sort();
+    const pg = this.page(ids, c.query, 'schemas', ps === null ? 50 : Number(ps));
+    return { status: 200, body: { assayRunSchemas: pg.items.map((id) => this.schemaJson(id)), nextToken: pg.nextToken } };
+  }
+
+  private getRunSchema(c: Ctx): Reply {
+    const schema = this.schemaJson(c.params[0]);
+    if (!schema) throw unknownId('Assay run schema', c.params[0]);
+    return { status: 200, body: schema };
   }
 
   private bulkGetRuns(c: Ctx): Reply {

@@ -9,8 +9,16 @@ import { governorFor } from '../../lib/http/governor';
 import type { NetworkOptions } from '../../lib/http/network';
 import { pollUntil, PollOptions } from '../../lib/poll';
 import { uploadBuffer, uploadFile, UploadOptions, UploadResult } from './blob-upload';
+import { TokenSource } from './oauth';
+import * as fs from 'fs';
+import { Readable } from 'stream';
+import { pipeline } from 'stream/promises';
 import type {
   AssayRun,
+  AssayRunSchema,
+  AutomationInputGenerator,
+  Blob,
+  BlobUrl,
   AsyncTask,
   AutomationOutputProcessor,
   AutomationOutputProcessorCreate,
@@ -20,7 +28,10 @@ import type {
 export interface BenchlingClientOptions {
   /** `https://<tenant>.benchling.com`, or a full API base such as `https://<tenant>.benchling.com/api/v2`. */
   tenantUrl: string;
-  apiKey: string;
+  /** A user's API key (HTTP Basic, key as user name) … */
+  apiKey?: string;
+  /** … or a Benchling App's client credentials (OAuth2). */
+  oauth?: { clientId: string; clientSecret: string };
   /** Requests per window for the tenant (Benchling's documented default: 60 per 30 s). */
   rateLimit?: { limit: number; windowMs: number };
   timeoutMs?: number;
@@ -49,6 +60,14 @@ export function apiBaseFromTenantUrl(input: string): string {
   return `${url.origin}${pathname === '' ? '/api/v2' : pathname}`;
 }
 
+/** A caller-supplied API path, refused unless it stays below the API base (credentials go nowhere else). */
+export function checkApiPath(p: string): string {
+  if (!p.startsWith('/') || p.startsWith('//') || /:\/\//.test(p) || /(^|\/)\.\.(\/|$)/.test(p)) {
+    throw badInput(`path "${p}" must be a Benchling API path such as /assay-runs/<id> (relative to …/api/v2)`);
+  }
+  return p.replace(/^\/api\/v2(?=\/)/, '');
+}
+
 /** Benchling's `{"error": {type, message, userMessage, errorId, invalidId}}` as one readable line. */
 export function describeBenchlingError(status: number, body: unknown): { message: string; apiError?: Record<string, unknown> } | undefined {
   const e = (body as { error?: BenchlingApiError })?.error;
@@ -58,7 +77,7 @@ export function describeBenchlingError(status: number, body: unknown): { message
   if (e.type) bits.push(`(${e.type})`);
   if (e.invalidId) bits.push(`invalid id: ${e.invalidId}`);
   if (e.errorId) bits.push(`errorId ${e.errorId}`);
-  if (status === 401) bits.push('— check the API key in the benchling-tenant config node');
+  if (status === 401) bits.push('— check the credentials (API key, or app client id and secret) in the benchling-tenant config node');
   return { message: bits.join(' '), apiError: e as Record<string, unknown> };
 }
 
@@ -68,16 +87,35 @@ export class BenchlingClient {
 
   constructor(o: BenchlingClientOptions) {
     this.apiBase = apiBaseFromTenantUrl(o.tenantUrl);
-    if (!o.apiKey) throw badInput('Benchling API key is not set in the benchling-tenant config node');
-    registerSecret(o.apiKey);
-    const authorization = `Basic ${Buffer.from(`${o.apiKey}:`).toString('base64')}`;
+    let auth: HttpClientOptions['auth'];
+    let onUnauthorized: HttpClientOptions['onUnauthorized'];
+    let identity: string;
+    if (o.oauth) {
+      if (!o.oauth.clientId || !o.oauth.clientSecret) throw badInput('Benchling app client id or client secret is not set in the benchling-tenant config node');
+      const tokens = new TokenSource(() => this.http, `${this.apiBase}/token`, o.oauth.clientId, o.oauth.clientSecret);
+      auth = async () => ({ Authorization: `Bearer ${await tokens.get()}` });
+      // A token can be revoked or expire early: renew it once, then report the 401.
+      onUnauthorized = async () => {
+        tokens.invalidate();
+        return true;
+      };
+      identity = `app ${o.oauth.clientId}`;
+    } else {
+      if (!o.apiKey) throw badInput('Benchling API key is not set in the benchling-tenant config node');
+      registerSecret(o.apiKey);
+      const authorization = `Basic ${Buffer.from(`${o.apiKey}:`).toString('base64')}`;
+      auth = () => ({ Authorization: authorization });
+      identity = `key ${o.apiKey}`;
+    }
     const rate = o.rateLimit ?? DEFAULT_RATE_LIMIT;
-    // Keyed by tenant and key identity (never the key itself) so all nodes of a tenant share it.
-    const keyId = createHash('sha256').update(o.apiKey).digest('hex').slice(0, 12);
+    // Keyed by tenant and credential identity (hashed: never the key itself), so all nodes of a
+    // tenant share one governor.
+    const keyId = createHash('sha256').update(identity).digest('hex').slice(0, 12);
     const opts: HttpClientOptions = {
       service: 'Benchling',
       baseUrl: this.apiBase,
-      auth: () => ({ Authorization: authorization }),
+      auth,
+      onUnauthorized,
       governor: governorFor(`benchling ${this.apiBase} ${keyId}`, rate),
       timeoutMs: o.timeoutMs,
       retries: o.retries,
@@ -117,19 +155,13 @@ export class BenchlingClient {
    * between sending a create and recording its answer, so the processor is not created twice.
    */
   async findOutputProcessor(assayRunId: string, configName: string, fileId: string, signal?: AbortSignal): Promise<AutomationOutputProcessor | undefined> {
-    let nextToken: string | undefined;
-    do {
-      const res = await this.http.request<{ automationOutputProcessors: AutomationOutputProcessor[]; nextToken?: string }>({
-        method: 'GET',
-        path: '/automation-output-processors',
-        query: { assayRunId, automationFileConfigName: configName, nextToken },
-        signal,
-      });
-      const found = (res.data.automationOutputProcessors ?? []).find((p) => p.file?.id === fileId);
-      if (found) return found;
-      nextToken = res.data.nextToken || undefined;
-    } while (nextToken);
-    return undefined;
+    const all = await this.allPages<AutomationOutputProcessor>(
+      '/automation-output-processors',
+      'automationOutputProcessors',
+      { assayRunId, automationFileConfigName: configName },
+      signal,
+    );
+    return all.find((p) => p.file?.id === fileId);
   }
 
   async getOutputProcessor(processorId: string, signal?: AbortSignal): Promise<AutomationOutputProcessor> {
@@ -160,20 +192,108 @@ export class BenchlingClient {
   }
 
   /** All assay runs of a schema, following `nextToken` to the end. */
-  async listAssayRuns(schemaId: string, o: { signal?: AbortSignal; pageSize?: number } = {}): Promise<AssayRun[]> {
-    const runs: AssayRun[] = [];
+  listAssayRuns(schemaId: string, o: { signal?: AbortSignal; pageSize?: number } = {}): Promise<AssayRun[]> {
+    return this.allPages<AssayRun>('/assay-runs', 'assayRuns', { schemaId, pageSize: o.pageSize ?? 100 }, o.signal);
+  }
+
+  /** Run schemas with their input and output file config names (for the editor's pickers). */
+  listAssayRunSchemas(signal?: AbortSignal): Promise<AssayRunSchema[]> {
+    return this.allPages<AssayRunSchema>('/assay-run-schemas', 'assayRunSchemas', { pageSize: 100 }, signal);
+  }
+
+  /** The input generators of a run (one per input file config of its schema). */
+  listInputGenerators(assayRunId: string, signal?: AbortSignal): Promise<AutomationInputGenerator[]> {
+    return this.allPages<AutomationInputGenerator>(
+      `/assay-runs/${encodeURIComponent(assayRunId)}/automation-input-generators`,
+      'automationInputGenerators',
+      {},
+      signal,
+    );
+  }
+
+  async generateInput(generatorId: string, signal?: AbortSignal, onWait?: (r: string, ms: number) => void): Promise<string> {
+    const res = await this.http.request<{ taskId: string }>({
+      method: 'POST',
+      path: `/automation-input-generators/${encodeURIComponent(generatorId)}:generate-input`,
+      signal,
+      onWait,
+    });
+    if (!res.data?.taskId) throw new LabError('BAD_RESPONSE', `Benchling generate-input for ${generatorId} returned no taskId`);
+    return res.data.taskId;
+  }
+
+  async getBlob(blobId: string, signal?: AbortSignal): Promise<Blob> {
+    return (await this.http.request<Blob>({ method: 'GET', path: `/blobs/${encodeURIComponent(blobId)}`, signal })).data;
+  }
+
+  async getDownloadUrl(blobId: string, signal?: AbortSignal): Promise<BlobUrl> {
+    return (await this.http.request<BlobUrl>({ method: 'GET', path: `/blobs/${encodeURIComponent(blobId)}/download-url`, signal })).data;
+  }
+
+  /**
+   * Downloads a blob through its pre-signed URL (fetched without Benchling auth), into `toFile`
+   * (written to a temp file, then renamed, so a reader never sees half a file) or into memory.
+   * A URL that has expired by the time it is used (S3 answers 403) is fetched again.
+   */
+  async downloadBlob(blobId: string, o: { toFile?: string; signal?: AbortSignal } = {}): Promise<{ size: number; buffer?: Buffer; path?: string }> {
+    const maxUrls = 4;
+    for (let attempt = 1; ; attempt++) {
+      const { downloadURL } = await this.getDownloadUrl(blobId, o.signal);
+      let res;
+      try {
+        res = await this.http.request<Readable>({ method: 'GET', path: downloadURL, absolute: true, responseType: 'stream', signal: o.signal });
+      } catch (err) {
+        if (!(err instanceof LabError) || err.status !== 403) throw err;
+        if (attempt < maxUrls) continue;
+        throw new LabError('HTTP', `Benchling blob ${blobId}: the download URL was refused as expired ${attempt} times in a row (is this machine's clock right?)`, { status: 403 });
+      }
+      if (!o.toFile) {
+        const chunks: Buffer[] = [];
+        for await (const c of res.data) chunks.push(c as Buffer);
+        const buffer = Buffer.concat(chunks);
+        return { size: buffer.length, buffer };
+      }
+      const tmp = `${o.toFile}.${process.pid}.${Date.now()}.part`;
+      try {
+        await pipeline(res.data, fs.createWriteStream(tmp), { signal: o.signal });
+        const size = fs.statSync(tmp).size;
+        fs.renameSync(tmp, o.toFile);
+        return { size, path: o.toFile };
+      } catch (err) {
+        fs.rmSync(tmp, { force: true });
+        throw err;
+      }
+    }
+  }
+
+  /** Archives processors (and their linked results), e.g. before processing a corrected file anew. */
+  async archiveOutputProcessors(ids: string[], reason = 'Made in error', signal?: AbortSignal): Promise<void> {
+    await this.http.request({ method: 'POST', path: '/automation-output-processors:archive', json: { automationOutputProcessorIds: ids, reason }, signal });
+  }
+
+  /** Points a processor at another file, to process it again. */
+  async updateOutputProcessorFile(processorId: string, fileId: string, signal?: AbortSignal): Promise<AutomationOutputProcessor> {
+    const res = await this.http.request<AutomationOutputProcessor>({
+      method: 'PATCH',
+      path: `/automation-output-processors/${encodeURIComponent(processorId)}`,
+      json: { fileId },
+      // Setting the same file again has the same result: safe to retry.
+      idempotent: true,
+      signal,
+    });
+    return res.data;
+  }
+
+  /** Every item of a `nextToken`-paged list. */
+  private async allPages<T>(path: string, key: string, query: Record<string, string | number>, signal?: AbortSignal): Promise<T[]> {
+    const items: T[] = [];
     let nextToken: string | undefined;
     do {
-      const res = await this.http.request<{ assayRuns: AssayRun[]; nextToken?: string }>({
-        method: 'GET',
-        path: '/assay-runs',
-        query: { schemaId, pageSize: o.pageSize ?? 100, nextToken },
-        signal: o.signal,
-      });
-      runs.push(...(res.data.assayRuns ?? []));
-      nextToken = res.data.nextToken || undefined;
+      const res = await this.http.request<Record<string, unknown>>({ method: 'GET', path, query: { ...query, nextToken }, signal });
+      items.push(...((res.data[key] as T[] | undefined) ?? []));
+      nextToken = (res.data.nextToken as string | undefined) || undefined;
     } while (nextToken);
-    return runs;
+    return items;
   }
 
   close(): void {

@@ -71,3 +71,25 @@ export interface BenchlingApiError {
   errorId?: string;
   invalidId?: string;
 }
+
+export interface AssayRunSchema {
+  id: string;
+  name: string;
+  automationInputFileConfigs?: Array<{ name: string }>;
+  automationOutputFileConfigs?: Array<{ name: string }>;
+  [key: string]: unknown;
+}
+
+export interface AutomationInputGenerator {
+  id: string;
+  assayRunId: string;
+  automationFileConfig?: { name: string };
+  file?: Blob | null;
+  status: AutomationFileStatus;
+  [key: string]: unknown;
+}
+
+export interface BlobUrl {
+  downloadURL: string;
+  expiresAt: number;
+}

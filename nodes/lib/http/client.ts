@@ -30,6 +30,8 @@ export interface RequestSpec {
   path: string;
   query?: Record<string, string | number | boolean | undefined>;
   json?: unknown;
+  /** Extra request headers (e.g. an Idempotency-Key); they override the defaults, not auth. */
+  headers?: Record<string, string>;
   /** A streamed body; a factory, because a retry needs a fresh stream. */
   body?: () => StreamBody;
   /** Default: true for GET / PUT / DELETE, false for POST / PATCH. */
@@ -110,9 +112,12 @@ export class HttpClient {
       if (!spec.absolute && this.opts.governor) await this.opts.governor.acquire(spec.signal);
 
       let res: AxiosResponse;
+      // Outside the try: a failure to authenticate (e.g. a refused OAuth token) is reported as
+      // itself, not mistaken for a network error of this request.
+      const authHeaders = spec.absolute ? {} : ((await this.opts.auth?.()) ?? {});
       const body = spec.body?.();
       try {
-        res = await this.send(spec, url, body);
+        res = await this.send(spec, url, body, authHeaders);
       } catch (err) {
         body?.stream.destroy();
         if (spec.signal?.aborted) throw cancelled(spec.signal);
@@ -155,35 +160,35 @@ export class HttpClient {
     }
   }
 
-  private send(spec: RequestSpec, url: string, body: StreamBody | undefined): Promise<AxiosResponse> {
-    return Promise.resolve(spec.absolute ? {} : this.opts.auth?.() ?? {}).then((authHeaders) => {
-      const headers: Record<string, string | number> = { Accept: 'application/json', ...authHeaders };
-      let data: unknown;
-      if (body) {
-        headers['Content-Type'] = body.contentType;
-        headers['Content-Length'] = body.length;
-        data = body.stream;
-      } else if (spec.json !== undefined) {
-        headers['Content-Type'] = 'application/json';
-        data = JSON.stringify(spec.json);
-      }
-      return axios.request({
-        method: spec.method,
-        url,
-        params: spec.query ? dropUndefined(spec.query) : undefined,
-        data,
-        headers,
-        timeout: spec.timeoutMs ?? this.timeoutMs,
-        signal: spec.signal,
-        responseType: spec.responseType === 'stream' ? 'stream' : 'text',
-        transformResponse: (d: unknown) => d,
-        validateStatus: () => true,
-        maxBodyLength: Infinity,
-        maxContentLength: Infinity,
-        maxRedirects: spec.absolute ? 5 : 0,
-        decompress: true,
-        ...this.agents.configFor(url),
-      });
+  private send(spec: RequestSpec, url: string, body: StreamBody | undefined, authHeaders: Record<string, string>): Promise<AxiosResponse> {
+    const headers: Record<string, string | number> = { Accept: 'application/json', ...spec.headers, ...authHeaders };
+    let data: unknown;
+    if (body) {
+      headers['Content-Type'] = body.contentType;
+      headers['Content-Length'] = body.length;
+      data = body.stream;
+    } else if (spec.json !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      data = JSON.stringify(spec.json);
+    }
+    return axios.request({
+      method: spec.method,
+      url,
+      params: spec.query ? dropUndefined(spec.query) : undefined,
+      data,
+      headers,
+      timeout: spec.timeoutMs ?? this.timeoutMs,
+      signal: spec.signal,
+      responseType: spec.responseType === 'stream' ? 'stream' : 'text',
+      transformResponse: (d: unknown) => d,
+      validateStatus: () => true,
+      // -1 is axios' "no limit"; any other value (Infinity included) pipes a streamed body
+      // through a counting Transform that turns every string chunk into a new Buffer.
+      maxBodyLength: -1,
+      maxContentLength: Infinity,
+      maxRedirects: spec.absolute ? 5 : 0,
+      decompress: true,
+      ...this.agents.configFor(url),
     });
   }
 

@@ -1,0 +1,97 @@
+/**
+ * `benchling-generate-input`: for a run, pick its automation input generator by file config
+ * name, generate the input file, follow the task with the shared poller, and download the file —
+ * into a folder (temp file, then rename) or into msg.payload.
+ */
+import * as path from 'path';
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { AutomationInputGenerator } from './clients/benchling/types';
+import type { BenchlingTenantNode } from './lib/config-nodes';
+import { badInput, LabError } from './lib/http/errors';
+import { safeFileName } from './lib/files';
+import { configNode, evaluateProperty, handleInput, requireString } from './lib/node-red';
+
+interface GenerateInputDef extends NodeDef {
+  tenant: string;
+  assayRunId: string;
+  assayRunIdType: string;
+  configName?: string;
+  configNameType?: string;
+  output?: 'file' | 'payload';
+  folder?: string;
+  interval?: string | number;
+  timeout?: string | number;
+}
+
+export = function (RED: NodeAPI): void {
+  function BenchlingGenerateInput(this: Node, def: GenerateInputDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const intervalMs = (Number(def.interval) > 0 ? Number(def.interval) : 2) * 1000;
+    const timeoutMs = (Number(def.timeout) > 0 ? Number(def.timeout) : 600) * 1000;
+
+    handleInput(
+      node,
+      async ({ msg, send, signal, status }) => {
+        const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
+        const runId = await requireString(RED, node, 'assay run id', def.assayRunId || 'assayRunId', def.assayRunIdType || 'msg', msg);
+        const configValue = def.configName ? await evaluateProperty(RED, node, def.configName, def.configNameType || 'str', msg) : '';
+        const configName = typeof configValue === 'string' ? configValue.trim() : '';
+        let folder = '';
+        if (def.output !== 'payload') {
+          folder = String((await evaluateProperty(RED, node, def.folder ?? '', 'str', msg)) ?? '').trim();
+          if (!folder) throw badInput('an output folder is needed to write the input file to (or choose "msg.payload")');
+        }
+
+        status('blue', 'finding generator');
+        const generators = await client.listInputGenerators(runId, signal);
+        const names = generators.map((g) => g.automationFileConfig?.name ?? g.id);
+        let generator: AutomationInputGenerator | undefined;
+        if (configName) generator = generators.find((g) => g.automationFileConfig?.name === configName);
+        else if (generators.length === 1) generator = generators[0];
+        if (!generator) {
+          throw badInput(
+            configName
+              ? `run ${runId} has no input file config "${configName}" (it has: ${names.join(', ') || 'none'})`
+              : `run ${runId} has ${generators.length} input file configs (${names.join(', ')}): choose one in the node`,
+          );
+        }
+
+        status('blue', 'generating');
+        const taskId = await client.generateInput(generator.id, signal, (r) => status('yellow', r, 'ring'));
+        const task = await client.waitForTask<AutomationInputGenerator>(taskId, {
+          intervalMs,
+          maxIntervalMs: Math.max(intervalMs, 10_000),
+          timeoutMs,
+          signal,
+          onPoll: ({ attempt }) => status('blue', `generating (${attempt})`),
+        });
+        if (task.status === 'FAILED') {
+          throw new LabError('TASK_FAILED', `input file generation for run ${runId} failed: ${task.message ?? 'no message'}`);
+        }
+        const file = task.response?.file;
+        if (!file?.id) throw new LabError('BAD_RESPONSE', `Benchling generated no file for run ${runId} (task ${taskId})`);
+
+        status('blue', 'downloading');
+        const name = safeFileName(file.name || `${generator.id}.csv`);
+        if (def.output === 'payload') {
+          const { buffer } = await client.downloadBlob(file.id, { signal });
+          msg.payload = buffer;
+          msg.filename = name;
+        } else {
+          const target = path.join(folder, name);
+          await client.downloadBlob(file.id, { toFile: target, signal });
+          msg.payload = target;
+          msg.filename = target;
+        }
+        msg.mimeType = file.mimeType;
+        msg.blobId = file.id;
+        msg.assayRunId = runId;
+        msg.inputGenerator = task.response;
+        send(msg);
+      },
+      { doneStatus: (msg) => `generated ${path.basename(String(msg.filename ?? ''))}` },
+    );
+  }
+  RED.nodes.registerType('benchling-generate-input', BenchlingGenerateInput as never);
+};
