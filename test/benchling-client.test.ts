@@ -94,7 +94,7 @@ describe('BenchlingClient', () => {
     const bad = new BenchlingClient({ tenantUrl: sim.benchling.url, apiKey: 'sk_wrong_FAKE_key_123', backoff: { baseMs: 10, maxMs: 20 } });
     await assert.rejects(bad.getTask('00000000-0000-4000-8000-000000000000'), (err: LabError) => {
       assert.equal(err.status, 401);
-      assert.match(err.message, /check the API key/);
+      assert.match(err.message, /check the credentials/);
       assert.ok(!err.message.includes('sk_wrong_FAKE_key_123'));
       return true;
     });

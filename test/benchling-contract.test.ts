@@ -54,6 +54,20 @@ describe('Benchling client vs the OpenAPI contract', { skip: skipReason || false
     const started = await client.http.request<{ id: string }>({ method: 'POST', path: '/blobs:start-multipart-upload', json: { name: 'x.bin', type: 'RAW_FILE' } });
     assert.equal(await abortMultipart(client.http, started.data.id), true);
     await client.listAssayRuns(SEED.schemaId, { pageSize: 2 });
+    // issue 3's calls: schemas, input generation and download, recovery, requests by path
+    await client.listAssayRunSchemas();
+    const [gen] = await client.listInputGenerators(SEED.runs[1].id);
+    const genTask = await client.waitForTask<{ file: { id: string } }>(await client.generateInput(gen.id), { intervalMs: 30 });
+    const downloaded = await client.downloadBlob(genTask.response!.file.id);
+    assert.ok(downloaded.size > 0);
+    const failing = await client.uploadBuffer(Buffer.from('well,od\nA1,1\n'), { name: 'FAIL-contract.csv' });
+    const proc = await client.createOutputProcessor({ assayRunId: SEED.runs[1].id, automationFileConfigName: SEED.outputConfigName, fileId: failing.blob.id });
+    assert.equal((await client.waitForTask(await client.processOutput(proc.id), { intervalMs: 30 })).status, 'FAILED');
+    const fixed = await client.uploadBuffer(Buffer.from('well,od\nA1,1\n'), { name: 'fixed.csv' });
+    await client.updateOutputProcessorFile(proc.id, fixed.blob.id);
+    await client.archiveOutputProcessors([proc.id]);
+    await client.findOutputProcessor(SEED.runs[1].id, SEED.outputConfigName, fixed.blob.id);
+    await client.getBlob(fixed.blob.id);
 
     const paths = new Set(exchanges.map((e) => `${e.ex.method} ${e.ex.path.replace(/[0-9a-f-]{36}|aop_\w+/g, '{id}')}`));
     for (const expected of ['POST /api/v2/blobs', 'POST /api/v2/blobs:start-multipart-upload', 'POST /api/v2/blobs/{id}/parts', 'POST /api/v2/blobs/{id}:complete-upload', 'POST /api/v2/blobs/{id}:abort-upload', 'POST /api/v2/automation-output-processors', 'POST /api/v2/automation-output-processors/{id}:process-output', 'GET /api/v2/tasks/{id}', 'GET /api/v2/assay-runs']) {

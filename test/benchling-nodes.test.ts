@@ -225,7 +225,7 @@ describe('Benchling nodes in Node-RED', () => {
 
   test('wrong API key: 401 with advice, key never shown', async () => {
     const h = await load({}, FAKE_BAD_KEY);
-    await expectCaught(h, 'upload', { payload: csv('k.csv') }, /HTTP 401.*check the API key/, FAKE_BAD_KEY);
+    await expectCaught(h, 'upload', { payload: csv('k.csv') }, /HTTP 401.*check the credentials/, FAKE_BAD_KEY);
   });
 
   test('missing run id and missing config name', async () => {
