@@ -1,0 +1,172 @@
+/**
+ * `npm run bench` — runs the benchmarks, prints figures, ratios against baselines measured in the
+ * same run, and PASS/MISS per target, and writes everything to bench/out/results.json.
+ * Exits non-zero only when a benchmark crashes; a missed target is a MISS line, not a failure.
+ *
+ *   npm run bench -- [--sizes 100M,1G] [--repeats N] [--skip-upload] [--skip-watch]
+ *                    [--watch-files N] [--watch-stability-ms MS]
+ *   env: BENCH_SIZES, BENCH_REPEATS, BENCH_SKIP_UPLOAD=1, BENCH_SKIP_WATCH=1, BENCH_WATCH_FILES,
+ *        BENCH_WATCH_STABILITY_MS, BENCH_CPU_PROF_DIR (--cpu-prof every upload process)
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { benchUploadBlob, parseSize, printUploadResults, UploadBenchResult } from './upload-blob';
+
+interface Args {
+  sizes?: number[];
+  repeats?: number;
+  skipUpload: boolean;
+  skipWatch: boolean;
+  watchFiles?: number;
+  watchStabilityMs?: number;
+}
+
+function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
+  const flag = (v: string | undefined) => v !== undefined && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+  const num = (name: string, v: string | undefined) => {
+    if (v === undefined || v === '') return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: not a positive number: ${v}`);
+    return n;
+  };
+  const a: Args = {
+    sizes: env.BENCH_SIZES ? env.BENCH_SIZES.split(',').map(parseSize) : undefined,
+    repeats: num('BENCH_REPEATS', env.BENCH_REPEATS),
+    skipUpload: flag(env.BENCH_SKIP_UPLOAD),
+    skipWatch: flag(env.BENCH_SKIP_WATCH),
+    watchFiles: num('BENCH_WATCH_FILES', env.BENCH_WATCH_FILES),
+    watchStabilityMs: num('BENCH_WATCH_STABILITY_MS', env.BENCH_WATCH_STABILITY_MS),
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let v: string | undefined;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      v = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const val = () => {
+      if (v !== undefined) return v;
+      const next = argv[++i];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    switch (arg) {
+      case '--sizes':
+        a.sizes = val().split(',').filter(Boolean).map(parseSize);
+        break;
+      case '--repeats':
+        a.repeats = num('--repeats', val());
+        break;
+      case '--skip-upload':
+        a.skipUpload = true;
+        break;
+      case '--skip-watch':
+        a.skipWatch = true;
+        break;
+      case '--watch-files':
+        a.watchFiles = num('--watch-files', val());
+        break;
+      case '--watch-stability-ms':
+        a.watchStabilityMs = num('--watch-stability-ms', val());
+        break;
+      default:
+        throw new Error(
+          `unknown argument ${arg}\nusage: npm run bench -- [--sizes 100M,1G] [--repeats N] [--skip-upload] [--skip-watch] [--watch-files N] [--watch-stability-ms MS]`,
+        );
+    }
+  }
+  return a;
+}
+
+type WatchBench = (opts: { files?: number; stabilityMs?: number }) => Promise<Record<string, number>>;
+
+/** bench/watch-folder is written separately: loaded only if it is there. */
+function loadWatchBench(): WatchBench | string {
+  try {
+    const mod = require('./watch-folder') as { benchWatchFolder?: unknown };
+    if (typeof mod.benchWatchFolder !== 'function') return 'bench/watch-folder does not export benchWatchFolder';
+    return mod.benchWatchFolder as WatchBench;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND' && /watch-folder/.test(e.message)) return 'bench/watch-folder is not built';
+    return `bench/watch-folder failed to load: ${e.message}`;
+  }
+}
+
+async function main(): Promise<number> {
+  const args = parseArgs(process.argv.slice(2), process.env);
+  const started = new Date();
+  const out: Record<string, unknown> = {
+    startedAt: started.toISOString(),
+    machine: { node: process.version, platform: `${os.platform()} ${os.release()}`, cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30) },
+  };
+  let crashed = false;
+  console.log(`labwire benchmarks — Node ${process.version}, ${os.cpus().length} CPUs, ${Math.round(os.totalmem() / 2 ** 30)} GiB`);
+
+  if (args.skipUpload) {
+    console.log('\n== upload-blob: skipped');
+    out.uploadBlob = 'skipped';
+  } else {
+    console.log('\n== upload-blob: multipart Benchling blob upload vs read + MD5 + base64 baseline');
+    try {
+      const results: UploadBenchResult[] = await benchUploadBlob({
+        sizes: args.sizes,
+        repeats: args.repeats,
+        cpuProfDir: process.env.BENCH_CPU_PROF_DIR,
+      });
+      console.log('');
+      printUploadResults(results);
+      out.uploadBlob = results;
+    } catch (err) {
+      crashed = true;
+      console.error(`CRASH upload-blob: ${(err as Error).stack ?? err}`);
+      out.uploadBlob = { error: String((err as Error).message ?? err) };
+    }
+  }
+
+  if (args.skipWatch) {
+    console.log('\n== watch-folder: skipped');
+    out.watchFolder = 'skipped';
+  } else {
+    const bench = loadWatchBench();
+    if (typeof bench === 'string') {
+      console.log(`\n== watch-folder: not available (${bench})`);
+      out.watchFolder = { notAvailable: bench };
+    } else {
+      console.log('\n== watch-folder: files renamed at once into a watched folder, FolderWatcher vs raw chokidar');
+      try {
+        const r = await bench({ files: args.watchFiles, stabilityMs: args.watchStabilityMs });
+        for (const [k, v] of Object.entries(r)) console.log(`  ${k.padEnd(22)} ${v}`);
+        if (typeof r.ratio === 'number') {
+          console.log(`${r.ratio <= 1.3 ? 'PASS' : 'MISS'} watch-folder: time ours ÷ raw chokidar = ${r.ratio.toFixed(2)} (target ≤ 1.3)`);
+        }
+        for (const k of ['oursDuplicates', 'oursMisses']) {
+          if (typeof r[k] === 'number') console.log(`${r[k] === 0 ? 'PASS' : 'MISS'} watch-folder: ${k} = ${r[k]} (target 0)`);
+        }
+        out.watchFolder = r;
+      } catch (err) {
+        crashed = true;
+        console.error(`CRASH watch-folder: ${(err as Error).stack ?? err}`);
+        out.watchFolder = { error: String((err as Error).message ?? err) };
+      }
+    }
+  }
+
+  out.finishedAt = new Date().toISOString();
+  const outDir = path.resolve(__dirname, '..', '..', 'bench', 'out');
+  fs.mkdirSync(outDir, { recursive: true });
+  const file = path.join(outDir, 'results.json');
+  fs.writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+  console.log(`\nresults: ${path.relative(process.cwd(), file) || file}`);
+  return crashed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(`bench: ${(err as Error).message ?? err}`);
+    process.exit(2);
+  },
+);
