@@ -79,7 +79,9 @@ export = function (RED: NodeAPI): void {
           msg.payload = buffer;
           msg.filename = name;
         } else {
-          const target = path.join(folder, name);
+          // Benchling names a config's generated file the same for every run: the run id in front
+          // keeps one run's file from replacing another's in the folder.
+          const target = path.join(folder, `${safeFileName(runId)}_${name}`);
           await client.downloadBlob(file.id, { toFile: target, signal });
           msg.payload = target;
           msg.filename = target;

@@ -213,6 +213,16 @@ describe('Benchling: runs, input files, requests, recovery, apps', () => {
     assert.equal(tokenCalls() - before, 3, 'renewed once after the 401');
   });
 
+  test('OAuth app: the whole upload → processor → task pipeline', async () => {
+    const f = pipeline('none').map((n: any) => (n.id === 'tenant' ? { ...n, authType: 'oauth' } : n));
+    const h = await loadFlow(TYPES, f, { tenant: { clientId: APP.clientId, clientSecret: APP.clientSecret } });
+    const file = path.join(dir, 'oauth.csv');
+    fs.writeFileSync(file, 'well,od\nA1,0.1\n');
+    const ok = nextMessage(h.getNode('out'));
+    h.getNode('up').receive({ payload: file, assayRunId: SEED.runs[0].id });
+    assert.equal((await ok).payload.status, 'SUCCEEDED');
+  });
+
   test('OAuth app with a wrong secret: a clear 401, the secret nowhere', async () => {
     const wrong = 'sim-secret-WRONG-FAKE-987654';
     const h = await loadFlow(

@@ -39,6 +39,8 @@ describe('end to end: the example flow in a real Node-RED process', () => {
   const instrument = path.join(root, 'instrument');
   const archive = path.join(root, 'archive');
   const userDir = path.join(root, 'node-red');
+  const robotInputs = path.join(root, 'robot-inputs');
+  const outcomeLog = path.join(root, 'outcome.log');
   const log: string[] = [];
 
   async function startRed(): Promise<NodeRedProcess> {
@@ -51,6 +53,10 @@ describe('end to end: the example flow in a real Node-RED process', () => {
         BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
         LAB_INSTRUMENT_FOLDER: instrument,
         LAB_ARCHIVE_FOLDER: archive,
+        BENCHLING_SCHEMA_ID: SEED.schemaId,
+        BENCHLING_INPUT_CONFIG: SEED.inputConfigName,
+        LAB_ROBOT_INPUTS: robotInputs,
+        LAB_OUTCOME_LOG: outcomeLog,
         NO_PROXY: '127.0.0.1,localhost',
       },
       onLog: (l) => log.push(l),
@@ -60,8 +66,10 @@ describe('end to end: the example flow in a real Node-RED process', () => {
   }
 
   /** The example as a user imports it, with short timings and the simulator's key. */
-  function exampleFlow() {
-    return readExample('01 - Instrument CSV to Benchling run').map((n) => {
+  function exampleFlow(name = '01 - Instrument CSV to Benchling run') {
+    return readExample(name).map((n) => {
+      if (n.type === 'inject') return { ...n, once: true, onceDelay: 0.2, repeat: '' };
+      if (n.type === 'debug') return { ...n, console: true };
       if (n.type === 'benchling-tenant') return { ...n, rateLimit: 600, credentials: { apiKey: DEFAULT_API_KEY } };
       if (n.type === 'lab-watch-folder') return { ...n, stability: 0.4, rescanInterval: 2 };
       if (n.type === 'benchling-poll-task') return { ...n, interval: 0.1, maxInterval: 0.3 };
@@ -123,5 +131,19 @@ describe('end to end: the example flow in a real Node-RED process', () => {
     // no idempotency key for blobs and blobs cannot be listed); it is never linked to a processor.
     assert.ok(blobNames.length <= batch.length + 1, `blobs: ${blobNames.length} for ${batch.length} files`);
     assert.ok(doneBeforeCrash < batch.length, 'the kill happened mid-batch');
+  });
+
+  test('examples 06 and 07: input files for every run; a folder processed with a JSON-lines outcome log', async () => {
+    fs.mkdirSync(robotInputs, { recursive: true });
+    await red!.deploy([...exampleFlow('06 - Find runs and generate the input file for each'), ...exampleFlow('07 - Process a folder of files into a run and log the outcome').filter((n) => n.type !== 'benchling-tenant')]);
+    await until('an input file per seeded run', () => fs.readdirSync(robotInputs).filter((f) => !f.endsWith('.part')).length >= SEED.runs.length, 30_000);
+    write('logged-ok.csv');
+    write('FAIL-logged.csv');
+    await until('two outcome lines', () => fs.existsSync(outcomeLog) && fs.readFileSync(outcomeLog, 'utf8').trim().split('\n').length >= 2, 30_000);
+    const lines = fs.readFileSync(outcomeLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const byFile = Object.fromEntries(lines.map((l) => [l.file, l]));
+    assert.equal(byFile['logged-ok.csv'].status, 'SUCCEEDED');
+    assert.equal(byFile['FAIL-logged.csv'].status, 'FAILED');
+    await until('success archived', () => fs.existsSync(path.join(archive, 'logged-ok.csv')));
   });
 });
