@@ -4,7 +4,7 @@
  * Exits non-zero only when a benchmark crashes; a missed target is a MISS line, not a failure.
  *
  *   npm run bench -- [--sizes 100M,1G] [--repeats N] [--skip-upload] [--skip-watch]
- *                    [--watch-files N] [--watch-stability-ms MS]
+ *                    [--skip-pipeline] [--pipeline-files N] [--watch-files N] [--watch-stability-ms MS]
  *   env: BENCH_SIZES, BENCH_REPEATS, BENCH_SKIP_UPLOAD=1, BENCH_SKIP_WATCH=1, BENCH_WATCH_FILES,
  *        BENCH_WATCH_STABILITY_MS, BENCH_CPU_PROF_DIR (--cpu-prof every upload process)
  */
@@ -12,12 +12,16 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { benchUploadBlob, parseSize, printUploadResults, UploadBenchResult } from './upload-blob';
+import { benchWatchFolder } from './watch-folder';
+import { benchPipelineRate } from './pipeline-rate';
 
 interface Args {
   sizes?: number[];
   repeats?: number;
   skipUpload: boolean;
   skipWatch: boolean;
+  skipPipeline: boolean;
+  pipelineFiles?: number;
   watchFiles?: number;
   watchStabilityMs?: number;
 }
@@ -35,6 +39,8 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
     repeats: num('BENCH_REPEATS', env.BENCH_REPEATS),
     skipUpload: flag(env.BENCH_SKIP_UPLOAD),
     skipWatch: flag(env.BENCH_SKIP_WATCH),
+    skipPipeline: flag(env.BENCH_SKIP_PIPELINE),
+    pipelineFiles: num('BENCH_PIPELINE_FILES', env.BENCH_PIPELINE_FILES),
     watchFiles: num('BENCH_WATCH_FILES', env.BENCH_WATCH_FILES),
     watchStabilityMs: num('BENCH_WATCH_STABILITY_MS', env.BENCH_WATCH_STABILITY_MS),
   };
@@ -65,6 +71,12 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
       case '--skip-watch':
         a.skipWatch = true;
         break;
+      case '--skip-pipeline':
+        a.skipPipeline = true;
+        break;
+      case '--pipeline-files':
+        a.pipelineFiles = num('--pipeline-files', val());
+        break;
       case '--watch-files':
         a.watchFiles = num('--watch-files', val());
         break;
@@ -73,26 +85,11 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
         break;
       default:
         throw new Error(
-          `unknown argument ${arg}\nusage: npm run bench -- [--sizes 100M,1G] [--repeats N] [--skip-upload] [--skip-watch] [--watch-files N] [--watch-stability-ms MS]`,
+          `unknown argument ${arg}\nusage: npm run bench -- [--sizes 100M,1G] [--repeats N] [--skip-upload] [--skip-watch] [--skip-pipeline] [--pipeline-files N] [--watch-files N] [--watch-stability-ms MS]`,
         );
     }
   }
   return a;
-}
-
-type WatchBench = (opts: { files?: number; stabilityMs?: number }) => Promise<Record<string, number>>;
-
-/** bench/watch-folder is written separately: loaded only if it is there. */
-function loadWatchBench(): WatchBench | string {
-  try {
-    const mod = require('./watch-folder') as { benchWatchFolder?: unknown };
-    if (typeof mod.benchWatchFolder !== 'function') return 'bench/watch-folder does not export benchWatchFolder';
-    return mod.benchWatchFolder as WatchBench;
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'MODULE_NOT_FOUND' && /watch-folder/.test(e.message)) return 'bench/watch-folder is not built';
-    return `bench/watch-folder failed to load: ${e.message}`;
-  }
 }
 
 async function main(): Promise<number> {
@@ -130,14 +127,10 @@ async function main(): Promise<number> {
     console.log('\n== watch-folder: skipped');
     out.watchFolder = 'skipped';
   } else {
-    const bench = loadWatchBench();
-    if (typeof bench === 'string') {
-      console.log(`\n== watch-folder: not available (${bench})`);
-      out.watchFolder = { notAvailable: bench };
-    } else {
+    {
       console.log('\n== watch-folder: files renamed at once into a watched folder, FolderWatcher vs raw chokidar');
       try {
-        const r = await bench({ files: args.watchFiles, stabilityMs: args.watchStabilityMs });
+        const r = await benchWatchFolder({ files: args.watchFiles, stabilityMs: args.watchStabilityMs });
         for (const [k, v] of Object.entries(r)) console.log(`  ${k.padEnd(22)} ${v}`);
         if (typeof r.ratio === 'number') {
           console.log(`${r.ratio <= 1.3 ? 'PASS' : 'MISS'} watch-folder: time ours ÷ raw chokidar = ${r.ratio.toFixed(2)} (target ≤ 1.3)`);
@@ -151,6 +144,24 @@ async function main(): Promise<number> {
         console.error(`CRASH watch-folder: ${(err as Error).stack ?? err}`);
         out.watchFolder = { error: String((err as Error).message ?? err) };
       }
+    }
+  }
+
+  if (args.skipPipeline) {
+    console.log('\n== pipeline-rate: skipped');
+    out.pipelineRate = 'skipped';
+  } else {
+    console.log('\n== pipeline-rate: files end to end through node-red under the 60 requests / 30 s tenant limit');
+    try {
+      const r = await benchPipelineRate({ files: args.pipelineFiles });
+      for (const [k, v] of Object.entries(r)) console.log(`  ${k.padEnd(22)} ${v}`);
+      console.log(`${r.ratio >= 0.9 ? 'PASS' : 'MISS'} pipeline-rate: files/min ÷ bound = ${r.ratio} (target ≥ 0.9)`);
+      console.log(`${r.rateLimited429 === 0 ? 'PASS' : 'MISS'} pipeline-rate: 429s = ${r.rateLimited429} (target 0)`);
+      out.pipelineRate = r;
+    } catch (err) {
+      crashed = true;
+      console.error(`CRASH pipeline-rate: ${(err as Error).stack ?? err}`);
+      out.pipelineRate = { error: String((err as Error).message ?? err) };
     }
   }
 
