@@ -1,13 +1,14 @@
 // `npm run sim -- --port 4010 [--host 127.0.0.1] [--api-key KEY]… [--rate-limit 60/30|off]
 //                 [--task-ms 1500] [--faults p500=0.1,p429=0.05] [--url-ttl 300]`
 // Starts the lab simulator and prints the Benchling URL, API key and seeded ids.
-import { startLabSimulator, SEED, type FaultProbabilities, type RateLimitOptions } from './index';
+import { startLabSimulator, SEED, DEFAULT_BIOAF_API_KEY, DEFAULT_GENIE_TOKEN, GENIE_SEED, type FaultProbabilities, type RateLimitOptions } from './index';
 
 function usage(msg?: string): never {
   if (msg) console.error(`sim: ${msg}`);
   console.error(
     'usage: npm run sim -- [--port N] [--host H] [--api-key KEY]... [--rate-limit LIMIT/SECONDS|off]\n' +
-      '                      [--task-ms MS] [--faults p429=0.05,p500=0.1,p503=0,pReset=0,pHang=0,pHtml=0] [--url-ttl SECONDS]',
+      '                      [--task-ms MS] [--faults p429=0.05,p500=0.1,p503=0,pReset=0,pHang=0,pHtml=0] [--url-ttl SECONDS]\n' +
+      '                      [--bioaf-port N] [--genie-port N] [--ot2-port N] [--ot2-legacy-port N]',
   );
   process.exit(2);
 }
@@ -21,6 +22,10 @@ function parseArgs(argv: string[]) {
     taskMs?: number;
     faults?: FaultProbabilities;
     urlTtl?: number;
+    bioafPort?: number;
+    geniePort?: number;
+    ot2Port?: number;
+    ot2LegacyPort?: number;
   } = { port: 4010, host: '127.0.0.1', apiKeys: [] };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -67,6 +72,18 @@ function parseArgs(argv: string[]) {
       case '--url-ttl':
         out.urlTtl = num(val());
         break;
+      case '--bioaf-port':
+        out.bioafPort = num(val());
+        break;
+      case '--ot2-port':
+        out.ot2Port = num(val());
+        break;
+      case '--ot2-legacy-port':
+        out.ot2LegacyPort = num(val());
+        break;
+      case '--genie-port':
+        out.geniePort = num(val());
+        break;
       case '--faults': {
         const f: Record<string, number> = {};
         const keys: Record<string, keyof FaultProbabilities> = {
@@ -111,6 +128,9 @@ async function main(): Promise<void> {
       faults: args.faults,
       downloadUrlTtlSec: args.urlTtl,
     },
+    bioaf: { port: args.bioafPort ?? 0 },
+    genie: { port: args.geniePort ?? 0 },
+    ot2: { runs: { port: args.ot2Port ?? 0 }, sessions: { port: args.ot2LegacyPort ?? 0 } },
   });
   const b = sim.benchling;
   const lines = [
@@ -125,6 +145,9 @@ async function main(): Promise<void> {
     '  Seeded assay runs    :',
     ...SEED.runs.map((r) => `    ${r.id}  entry ${r.entryId}  input generator ${r.inputGeneratorId}`),
     '  Make processing fail : put FAIL in the blob name, or a line starting #FAIL in the file',
+    `  bioAF URL            : ${sim.bioaf.url}   (API ${sim.bioaf.apiBase}, key ${DEFAULT_BIOAF_API_KEY})`,
+    `  OT-2 robot (8.x runs): ${sim.ot2.runs.url}   OT-2 robot (4.x sessions): ${sim.ot2.sessions.url}`,
+    `  Genie LabOS API URL  : ${sim.genie.apiBase}   (token ${DEFAULT_GENIE_TOKEN}; shaker ${GENIE_SEED.shaker}, reader ${GENIE_SEED.reader})`,
     'Ctrl-C to stop.',
   ];
   console.log(lines.join('\n'));

@@ -1,0 +1,136 @@
+/**
+ * `bioaf-upsert`: writes one LIMS record (project / experiment / sample) to bioAF by its external
+ * id — created when missing, PATCHed with only what changed, left alone when nothing did — and
+ * reads records back (lookup by external id, or a filtered list with cursor paging). The work is
+ * done by the bioAF client (nodes/clients/bioaf); this node maps settings and msg to it.
+ */
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { BioafHostNode } from './lib/config-nodes';
+import { configNode, handleInput, requireString, type Msg } from './lib/node-red';
+import { badInput } from './lib/http/errors';
+import { BioafClient, RESOURCES, type Resource } from './clients/bioaf/client';
+
+interface UpsertDef extends NodeDef {
+  host: string;
+  mode?: 'upsert' | 'lookup' | 'list';
+  resource: Resource;
+  externalId: string;
+  externalIdType: string;
+  pageSize?: string | number;
+  allPages?: boolean;
+  maxItems?: string | number;
+}
+
+type Filters = Record<string, string | number | boolean | undefined>;
+
+/** msg.payload as list filters; LIMS ids of a parent are resolved to bioAF ids. */
+async function listFilters(client: BioafClient, resource: Resource, payload: unknown, signal: AbortSignal): Promise<Filters> {
+  if (payload === undefined || payload === null || payload === '' || (typeof payload === 'object' && !Array.isArray(payload) && Object.keys(payload).length === 0)) return {};
+  if (typeof payload !== 'object' || Array.isArray(payload)) throw badInput('for a list, msg.payload must be an object of filters (e.g. {"q": "mouse"}) or empty');
+  const allowed: Record<Resource, string[]> = {
+    project: ['status', 'external_id', 'q'],
+    experiment: ['project_id', 'project_external_id', 'status', 'external_id', 'q'],
+    sample: ['experiment_id', 'experiment_external_id', 'external_id', 'q'],
+  };
+  const filters: Filters = {};
+  for (const [k, v] of Object.entries(payload as Record<string, unknown>)) {
+    if (v === undefined || v === null || v === '') continue;
+    if (!allowed[resource].includes(k)) throw badInput(`bioAF cannot filter ${resource}s by "${k}"; filters: ${allowed[resource].join(', ')}`);
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw badInput(`list filter "${k}" must be text or a number`);
+    filters[k] = v;
+  }
+  for (const [ext, parent, idName] of [
+    ['project_external_id', 'project', 'project_id'],
+    ['experiment_external_id', 'experiment', 'experiment_id'],
+  ] as const) {
+    if (filters[ext] === undefined) continue;
+    const rec = await client.findByExternal(parent, String(filters[ext]), undefined, { signal });
+    if (!rec) throw badInput(`bioAF has no ${parent} with external id "${filters[ext]}"`);
+    filters[idName] = rec.id;
+    delete filters[ext];
+  }
+  return filters;
+}
+
+export = function (RED: NodeAPI): void {
+  function BioafUpsert(this: Node, def: UpsertDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const mode = def.mode ?? 'upsert';
+    const resource = def.resource;
+    const pageSize = Number(def.pageSize) > 0 ? Math.min(200, Math.floor(Number(def.pageSize))) : 50;
+    const maxItems = Number(def.maxItems) > 0 ? Math.floor(Number(def.maxItems)) : 10_000;
+
+    handleInput(
+      node,
+      async ({ msg, send, signal, status }) => {
+        if (!RESOURCES.includes(resource)) throw badInput(`resource must be project, experiment or sample (is ${JSON.stringify(resource)})`);
+        const host = configNode<BioafHostNode>(RED, node, def.host, 'bioaf-host');
+        const client = host.client();
+        const call = { signal, onWait: (reason: string) => status('yellow', reason, 'ring'), onStep: (s: string) => status('blue', s) };
+
+        if (mode === 'list') {
+          status('blue', `listing ${resource}s`);
+          const filters = await listFilters(client, resource, msg.payload, signal);
+          if (def.allPages) {
+            const all = await client.listAll(resource, filters, { ...call, limit: pageSize, max: maxItems });
+            msg.payload = all.items;
+            msg.bioaf = { resource, action: 'listed', count: all.items.length, pages: all.pages, truncated: all.truncated };
+          } else {
+            const cursor = msg.cursor === undefined || msg.cursor === null || msg.cursor === '' ? undefined : String(msg.cursor);
+            const page = await client.list(resource, filters, { ...call, cursor, limit: pageSize });
+            msg.payload = page.items;
+            msg.nextCursor = page.next_cursor;
+            msg.bioaf = { resource, action: 'listed', count: page.items.length, nextCursor: page.next_cursor };
+          }
+          send(msg);
+          return;
+        }
+
+        const externalId = await requireString(RED, node, 'external id', def.externalId || 'externalId', def.externalIdType || 'msg', msg);
+        if (mode === 'lookup') {
+          status('blue', 'looking up');
+          const p = (msg.payload && typeof msg.payload === 'object' ? msg.payload : {}) as Record<string, unknown>;
+          let experimentId: number | undefined;
+          if (resource === 'sample') {
+            if (p.experiment_id === undefined && p.experiment_external_id === undefined) {
+              throw badInput('looking up a sample needs its experiment: msg.payload.experiment_id (bioAF id) or msg.payload.experiment_external_id (LIMS id)');
+            }
+            experimentId = await client.resolveExperimentId(
+              { experimentId: p.experiment_id === undefined ? undefined : Number(p.experiment_id), experimentExternalId: p.experiment_external_id as string | undefined },
+              call,
+            );
+          }
+          const record = await client.findByExternal(resource, externalId, experimentId, call);
+          msg.payload = record ?? null;
+          msg.bioaf = { resource, action: record ? 'found' : 'not_found', id: record?.id, externalId };
+          send(msg);
+          return;
+        }
+
+        const result = await client.upsert(resource, externalId, msg.payload, call);
+        msg.payload = result.record;
+        msg.bioaf = {
+          resource,
+          action: result.action,
+          id: result.record.id,
+          externalId,
+          changed: result.changed,
+          ...(result.replayed ? { replayed: true } : {}),
+          ...(result.raced ? { raced: true } : {}),
+        };
+        send(msg);
+      },
+      {
+        doneStatus: (msg: Msg) => {
+          const b = msg.bioaf as { action?: string; id?: number; count?: number } | undefined;
+          if (!b) return 'done';
+          if (b.action === 'listed') return `${b.count} ${resource}s`;
+          if (b.action === 'not_found') return 'not found';
+          return `${b.action} #${b.id}`;
+        },
+      },
+    );
+  }
+  RED.nodes.registerType('bioaf-upsert', BioafUpsert as never);
+};

@@ -1,0 +1,340 @@
+/**
+ * Client-side validation of a Genie action's parameter values, before any command is sent.
+ *
+ * The action definition (`GET …/instruments/{uid}/actions/{name}`) lists typed parameters; this
+ * module turns it into a JSON schema and validates the values with ajv. Rules, as documented:
+ *   - type ∈ number / string / volume / time / file / json
+ *   - `options`: the allowed values (an enum)
+ *   - `min` / `max`: value bounds for number / volume / time, LENGTH bounds for string.
+ *
+ * UNCONFIRMED points and the choices made (safe for the user: reject rather than send a wrong
+ * value to an instrument):
+ *   - Whether a parameter may be left out is not documented. A parameter is required unless its
+ *     definition says `required: false` or `optional: true`, or it has a `default`.
+ *   - Time and volume value formats are not documented ("15s", "500"). Values are SENT EXACTLY AS
+ *     GIVEN; for checking the bounds, a bare number is compared with min/max as is, and a number
+ *     with a unit is converted to seconds (time) or µL (volume), the assumed default units.
+ *   - How a `file` value travels is unknown: a non-empty string (id, path, content) or a JSON
+ *     object/array (e.g. LabMate's `{"commands":[…]}`) is accepted and sent as given.
+ *   - `json`: any JSON value; a string that looks like JSON text ({… or […) must parse.
+ *   - A parameter type the docs do not list is sent as given, unchecked.
+ */
+import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
+import { LabError } from '../../lib/http/errors';
+import type { GenieAction, GenieCommandValue, GenieParameter } from './types';
+
+export type ValuesInput =
+  | Record<string, unknown>
+  | Array<{ parameterId?: string; id?: string; name?: string; value: unknown }>
+  | undefined
+  | null;
+
+const TIME_UNITS: Record<string, number> = {
+  ms: 0.001,
+  s: 1,
+  sec: 1,
+  secs: 1,
+  second: 1,
+  seconds: 1,
+  m: 60,
+  min: 60,
+  mins: 60,
+  minute: 60,
+  minutes: 60,
+  h: 3600,
+  hr: 3600,
+  hrs: 3600,
+  hour: 3600,
+  hours: 3600,
+  d: 86400,
+  day: 86400,
+  days: 86400,
+};
+
+const VOLUME_UNITS: Record<string, number> = { nl: 0.001, ul: 1, 'µl': 1, 'μl': 1, ml: 1000, l: 1_000_000 };
+
+/** A time value in seconds: 90, "90", "15s", "2 min", "1h30m", "00:01:30". NaN if unreadable. */
+export function timeSeconds(v: unknown): number {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : NaN;
+  if (typeof v !== 'string') return NaN;
+  const s = v.trim().toLowerCase();
+  if (s === '') return NaN;
+  if (/^\d+(\.\d+)?$/.test(s)) return Number(s);
+  const clock = /^(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$/.exec(s);
+  if (clock) return Number(clock[1] ?? 0) * 3600 + Number(clock[2]) * 60 + Number(clock[3]);
+  const re = /(\d+(?:\.\d+)?)\s*([a-z]+)\s*/gy;
+  let total = 0;
+  let matched = 0;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s))) {
+    const unit = TIME_UNITS[m[2]];
+    if (unit === undefined) return NaN;
+    total += Number(m[1]) * unit;
+    matched = re.lastIndex;
+  }
+  return matched === s.length && matched > 0 ? total : NaN;
+}
+
+/** A volume value in µL: 500, "500", "500 uL", "0.5 mL". NaN if unreadable. */
+export function volumeMicroliters(v: unknown): number {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : NaN;
+  if (typeof v !== 'string') return NaN;
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*([a-zµμ]*)\s*$/i.exec(v);
+  if (!m) return NaN;
+  if (!m[2]) return Number(m[1]);
+  const unit = VOLUME_UNITS[m[2].toLowerCase()];
+  return unit === undefined ? NaN : Number(m[1]) * unit;
+}
+
+function bound(p: GenieParameter, which: 'min' | 'max'): number | undefined {
+  const raw = p[which];
+  if (raw === undefined || raw === null || raw === '') return undefined;
+  const n = p.type === 'time' ? timeSeconds(raw) : p.type === 'volume' ? volumeMicroliters(raw) : Number(raw);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function isRequired(p: GenieParameter): boolean {
+  return !(p.required === false || p.optional === true || p.default !== undefined);
+}
+
+/** The JSON schema for one parameter. */
+export function parameterSchema(p: GenieParameter): Record<string, unknown> {
+  const min = bound(p, 'min');
+  const max = bound(p, 'max');
+  const s: Record<string, unknown> = {};
+  switch (p.type) {
+    case 'number':
+      s.type = 'number';
+      if (min !== undefined) s.minimum = min;
+      if (max !== undefined) s.maximum = max;
+      break;
+    case 'string':
+      s.type = 'string';
+      if (min !== undefined) s.minLength = min;
+      if (max !== undefined) s.maxLength = max;
+      break;
+    case 'time':
+    case 'volume':
+      s.type = ['number', 'string'];
+      s.genieQuantity = { kind: p.type, ...(min !== undefined ? { min } : {}), ...(max !== undefined ? { max } : {}) };
+      break;
+    case 'file':
+      s.type = ['string', 'object', 'array'];
+      s.minLength = 1;
+      break;
+    case 'json':
+      s.genieJson = true;
+      break;
+    default:
+      break; // a type the docs do not list: sent as given
+  }
+  if (Array.isArray(p.options) && p.options.length > 0) {
+    s.enum = p.type === 'number' ? p.options.map((o) => (typeof o === 'string' && o.trim() !== '' && Number.isFinite(Number(o)) ? Number(o) : o)) : p.options;
+  }
+  return s;
+}
+
+/** The JSON schema for an action's values, keyed by parameter id. */
+export function actionSchema(action: GenieAction): Record<string, unknown> {
+  const properties: Record<string, unknown> = {};
+  const required: string[] = [];
+  for (const p of action.parameters ?? []) {
+    properties[p.id] = parameterSchema(p);
+    if (isRequired(p)) required.push(p.id);
+  }
+  return { type: 'object', properties, required, additionalProperties: false };
+}
+
+function newAjv(): Ajv {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  ajv.addKeyword({
+    keyword: 'genieQuantity',
+    errors: true,
+    validate: function check(this: unknown, sch: { kind: 'time' | 'volume'; min?: number; max?: number }, data: unknown) {
+      const self = check as unknown as { errors?: Array<Partial<ErrorObject>> };
+      const n = sch.kind === 'time' ? timeSeconds(data) : volumeMicroliters(data);
+      const unit = sch.kind === 'time' ? 's' : 'µL';
+      let message: string | undefined;
+      let rule = 'format';
+      if (!Number.isFinite(n)) {
+        message =
+          sch.kind === 'time'
+            ? `must be a time such as 90, "90s", "15 min" or "01:30:00" (got ${JSON.stringify(data)})`
+            : `must be a volume such as 500, "500" or "0.5 mL" (got ${JSON.stringify(data)})`;
+      } else if (n < 0) {
+        message = `must not be negative (got ${JSON.stringify(data)})`;
+      } else if (sch.min !== undefined && n < sch.min) {
+        rule = 'min';
+        message = `must be ≥ ${sch.min} ${unit} (got ${JSON.stringify(data)})`;
+      } else if (sch.max !== undefined && n > sch.max) {
+        rule = 'max';
+        message = `must be ≤ ${sch.max} ${unit} (got ${JSON.stringify(data)})`;
+      }
+      if (!message) return true;
+      self.errors = [{ keyword: 'genieQuantity', message, params: { rule } }];
+      return false;
+    },
+  });
+  ajv.addKeyword({
+    keyword: 'genieJson',
+    errors: true,
+    validate: function check(this: unknown, _sch: unknown, data: unknown) {
+      const self = check as unknown as { errors?: Array<Partial<ErrorObject>> };
+      if (data === undefined) return true;
+      if (typeof data === 'string' && /^\s*[[{]/.test(data)) {
+        try {
+          JSON.parse(data);
+        } catch {
+          self.errors = [{ keyword: 'genieJson', message: 'is not valid JSON text', params: { rule: 'json' } }];
+          return false;
+        }
+      }
+      return true;
+    },
+  });
+  return ajv;
+}
+
+let sharedAjv: Ajv | undefined;
+const compiled = new WeakMap<GenieAction, ValidateFunction>();
+
+function validatorFor(action: GenieAction): ValidateFunction {
+  let v = compiled.get(action);
+  if (!v) {
+    sharedAjv ??= newAjv();
+    v = sharedAjv.compile(actionSchema(action));
+    compiled.set(action, v);
+  }
+  return v;
+}
+
+function describeRule(p: GenieParameter, e: ErrorObject): string {
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'type':
+      return `must be ${p.type === 'number' ? 'a number' : p.type === 'string' ? 'text' : `of type ${String(params.type).replace(/,/g, ' or ')}`} (rule: type ${p.type})`;
+    case 'minimum':
+      return `must be ≥ ${params.limit} (rule: min)`;
+    case 'maximum':
+      return `must be ≤ ${params.limit} (rule: max)`;
+    case 'minLength':
+      return p.type === 'file' ? 'must not be empty (rule: type file)' : `must be at least ${params.limit} characters long (rule: min length)`;
+    case 'maxLength':
+      return `must be at most ${params.limit} characters long (rule: max length)`;
+    case 'enum':
+      return `must be one of ${(p.options ?? []).map((o) => JSON.stringify(o)).join(', ')} (rule: options)`;
+    case 'genieQuantity':
+      return `${e.message} (rule: ${params.rule === 'min' || params.rule === 'max' ? params.rule : `type ${p.type}`})`;
+    case 'genieJson':
+      return `${e.message} (rule: type json)`;
+    default:
+      return `${e.message ?? 'is not valid'} (rule: ${e.keyword})`;
+  }
+}
+
+function label(p: GenieParameter): string {
+  return p.name && p.name !== p.id ? `"${p.name}"` : `"${p.id}"`;
+}
+
+/**
+ * Maps the values given (an object keyed by parameter id or name, or a list of
+ * `{parameterId|id|name, value}`) onto the action's parameters, coerces numeric text for number
+ * parameters, and validates. Returns the values to send (keyed by parameter id, in the action's
+ * order), or throws a BAD_INPUT LabError naming every offending parameter and rule.
+ */
+export function validateValues(action: GenieAction, input: ValuesInput): GenieCommandValue[] {
+  const params = action.parameters ?? [];
+  const byId = new Map(params.map((p) => [p.id, p]));
+  const byName = new Map(params.map((p) => [p.name, p]));
+  const problems: string[] = [];
+  const given = new Map<string, unknown>();
+
+  const entries: Array<[string, unknown]> = [];
+  if (Array.isArray(input)) {
+    for (const item of input) {
+      const key = item && typeof item === 'object' ? item.parameterId ?? item.id ?? item.name : undefined;
+      if (typeof key !== 'string') problems.push(`a value in the list has no parameterId / name: ${JSON.stringify(item)}`);
+      else entries.push([key, item.value]);
+    }
+  } else if (input !== undefined && input !== null) {
+    if (typeof input !== 'object') throw new LabError('BAD_INPUT', `Genie action "${action.action}": values must be an object keyed by parameter id or name, got ${typeof input}`);
+    entries.push(...Object.entries(input));
+  }
+
+  for (const [key, value] of entries) {
+    const p = byId.get(key) ?? byName.get(key);
+    if (!p) {
+      problems.push(`unknown parameter "${key}" (this action has: ${params.map((q) => q.name || q.id).join(', ') || 'no parameters'})`);
+      continue;
+    }
+    if (value === undefined || value === null || value === '') continue; // treated as not given
+    if (given.has(p.id)) {
+      problems.push(`parameter ${label(p)} is given twice (by id and by name)`);
+      continue;
+    }
+    let v = value;
+    if (p.type === 'number' && typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) v = Number(v);
+    given.set(p.id, v);
+  }
+  // Documented defaults are not filled in: the server applies its own (UNCONFIRMED).
+
+  const obj = Object.fromEntries(given);
+  const validate = validatorFor(action);
+  if (!validate(obj)) {
+    for (const e of validate.errors ?? []) {
+      if (e.keyword === 'required') {
+        const p = byId.get(String((e.params as { missingProperty: string }).missingProperty));
+        if (p) problems.push(`parameter ${label(p)} is missing (rule: required)`);
+        continue;
+      }
+      if (e.keyword === 'additionalProperties') continue; // reported above as unknown
+      const id = (e.instancePath.split('/')[1] ?? '').replace(/~1/g, '/').replace(/~0/g, '~');
+      const p = byId.get(id);
+      if (!p) continue;
+      // With a union type, ajv reports "type" next to the real reason; keep one line per parameter.
+      problems.push(`parameter ${label(p)} ${describeRule(p, e)}`);
+    }
+  }
+  if (problems.length) {
+    const unique = [...new Set(problems)];
+    throw new LabError('BAD_INPUT', `Genie action "${action.action}": ${unique.join('; ')}; no command was sent`);
+  }
+  return params.filter((p) => given.has(p.id)).map((p) => ({ parameterId: p.id, value: given.get(p.id) }));
+}
+
+/**
+ * The dialog's values (text from the form, keyed by parameter id) overlaid by the msg's values
+ * (keyed by id or name, or a list). Empty dialog fields count as not given; dialog text for a
+ * `json` parameter is parsed when it is valid JSON. Keys that match no parameter are kept so
+ * validateValues reports them.
+ */
+export function mergeValues(action: GenieAction, dialog: Record<string, unknown> | undefined, fromMsg: ValuesInput): Record<string, unknown> {
+  const params = action.parameters ?? [];
+  const resolve = (key: string) => (params.find((p) => p.id === key) ?? params.find((p) => p.name === key))?.id ?? key;
+  const out: Record<string, unknown> = {};
+  for (const [key, raw] of Object.entries(dialog ?? {})) {
+    if (raw === undefined || raw === null || raw === '') continue;
+    const id = resolve(key);
+    const p = params.find((q) => q.id === id);
+    let v = raw;
+    if (p?.type === 'json' && typeof v === 'string') {
+      try {
+        v = JSON.parse(v);
+      } catch {
+        /* left as text: validation reports it */
+      }
+    }
+    out[id] = v;
+  }
+  if (Array.isArray(fromMsg)) {
+    for (const item of fromMsg) {
+      const key = item && typeof item === 'object' ? item.parameterId ?? item.id ?? item.name : undefined;
+      if (typeof key === 'string') out[resolve(key)] = item.value;
+      else throw new LabError('BAD_INPUT', `Genie action "${action.action}": a value in msg.values has no parameterId / name: ${JSON.stringify(item)}; no command was sent`);
+    }
+  } else if (fromMsg !== undefined && fromMsg !== null) {
+    if (typeof fromMsg !== 'object') throw new LabError('BAD_INPUT', `Genie action "${action.action}": msg.values must be an object keyed by parameter id or name, got ${typeof fromMsg}; no command was sent`);
+    for (const [key, v] of Object.entries(fromMsg)) out[resolve(key)] = v;
+  }
+  return out;
+}

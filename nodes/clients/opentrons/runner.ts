@@ -1,0 +1,709 @@
+/**
+ * Runs one protocol on an Opentrons robot from upload to cleanup, on either API generation:
+ *
+ *   runs API (5.x–8.x):  POST /protocols → analysis → POST /runs → play → poll → DELETE run → DELETE protocol
+ *   sessions API (4.x):  flag check → one-protocol rule → POST /protocols → POST /sessions → loaded →
+ *                        protocol.startRun → poll → DELETE session → DELETE protocol
+ *
+ * The start is never sent twice: when the start request's answer is lost (network), the run is
+ * read back and the start is repeated only if the robot did not record it. Polling goes through
+ * the shared poller; a robot that drops off the network is polled until it is back (or until the
+ * offline limit). Usable without Node-RED.
+ */
+import * as path from 'path';
+import { LabError, isCancelled } from '../../lib/http/errors';
+import { isTransient, pollUntil } from '../../lib/poll';
+import { sleep } from '../../lib/timing';
+import { apiErrorDetail, apiErrorId, OpentronsClient } from './client';
+import { resolveFile, type FileSource, type ResolvedFile } from './multipart';
+import { TERMINAL_RUN_STATUSES, type ErrorOccurrence, type Generation, type Run, type Session, type SessionEvent } from './types';
+
+export type Phase =
+  | 'checking'
+  | 'uploading'
+  | 'analyzing'
+  | 'loading'
+  | 'starting'
+  | 'running'
+  | 'paused'
+  | 'door-open'
+  | 'stopping'
+  | 'finishing'
+  | 'needs-attention'
+  | 'offline'
+  | 'cleaning-up';
+
+export interface Progress {
+  phase: Phase;
+  /** The robot's own state word (`running`, `blocked-by-open-door`, `loaded`…), when known. */
+  state?: string;
+  /** The current step, where the robot tells it. */
+  step?: string;
+}
+
+/** What must survive a restart to find the run again (kept in the node's journal). */
+export interface RunRecord {
+  generation: Generation;
+  baseUrl: string;
+  protocolId?: string;
+  runId?: string;
+  started: boolean;
+  startedAtMs?: number;
+  keep: boolean;
+  createdAt: string;
+}
+
+export interface RobotError {
+  type: string;
+  detail: string;
+  code?: string;
+  line?: number;
+}
+
+export type Outcome = 'succeeded' | 'failed' | 'stopped' | 'not-loaded';
+
+export interface RunOutcome {
+  outcome: Outcome;
+  /** The robot's final state word (`succeeded`, `finished`, `failed`, `error`, `stopped`…). */
+  state: string;
+  generation: Generation;
+  protocolId?: string;
+  runId?: string;
+  /** From the start being accepted to the end being seen, ms. */
+  durationMs: number;
+  startedAt?: string;
+  completedAt?: string;
+  errors: RobotError[];
+  /** Protocol and run left on the robot (keep) or deleted. */
+  kept: boolean;
+  /** Cleanup steps that did not work (the run still ended as stated). */
+  warnings: string[];
+  /** Date.now() when the end was seen (for latency figures). */
+  seenAtMs: number;
+}
+
+export interface RunRequest {
+  protocol: FileSource;
+  supportFiles?: FileSource[];
+  /** Runs API only (robot software 7.3+). */
+  runTimeParameterValues?: Record<string, unknown>;
+  /** Leave the protocol and the run/session on the robot. */
+  keep?: boolean;
+}
+
+export interface RunnerOptions {
+  pollIntervalMs?: number;
+  /** Analysis / loading must finish within this, ms. */
+  loadTimeoutMs?: number;
+  /** The whole run must end within this, ms (0 = no limit). */
+  runTimeoutMs?: number;
+  /** Give up when the robot stays unreachable this long, ms (0 = never). */
+  offlineTimeoutMs?: number;
+  /** 4.x: delete a protocol already on the robot (only one may exist) when no session runs it. */
+  replaceExisting?: boolean;
+  /** Runs API: read the current command on every poll while running (one more request per poll). */
+  readSteps?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+  /** Called whenever the durable record changes; null when there is nothing left to recover. */
+  onRecord?: (r: RunRecord | null) => void;
+  onWait?: (reason: string, ms: number) => void;
+}
+
+const SESSION_FLAG = 'enableHttpProtocolSessions';
+const RUNS_DATA_EXT = new Set(['.csv', '.txt']);
+const PROTOCOL_EXT = new Set(['.py', '.json']);
+
+function fail(message: string, extra: { status?: number; apiError?: Record<string, unknown> } = {}): LabError {
+  return new LabError('TASK_FAILED', message, extra);
+}
+
+export function flagOffError(): LabError {
+  return fail(
+    'the robot refused the protocol session (403): the 4.x feature flag is off. On the robot, enable "Experimental HTTP Protocol Sessions" ' +
+      `(Robot settings → Advanced, setting ${SESSION_FLAG}; or POST /settings {"id":"${SESSION_FLAG}","value":true}) and restart the robot`,
+    { status: 403 },
+  );
+}
+
+function ms(a?: string, b?: string): number | undefined {
+  const x = a ? Date.parse(a) : NaN;
+  const y = b ? Date.parse(b) : NaN;
+  return Number.isFinite(x) && Number.isFinite(y) ? Math.max(0, y - x) : undefined;
+}
+
+export function robotErrors(list: ErrorOccurrence[] | undefined): RobotError[] {
+  return (list ?? []).map((e) => {
+    const line = /\[line (\d+)\]/.exec(e.detail ?? '')?.[1];
+    return { type: e.errorType ?? 'Error', detail: e.detail ?? '', code: e.errorCode, line: line ? Number(line) : undefined };
+  });
+}
+
+export class ProtocolRunner {
+  private record: RunRecord | null = null;
+  private cancelRequested = false;
+  private generationUsed?: Generation;
+  private startedAtMs?: number;
+  /** The ids of the run being handled (kept after the record is cleared, for the outcome). */
+  private ids: { protocolId?: string; runId?: string } = {};
+  private readonly o: Required<Pick<RunnerOptions, 'pollIntervalMs' | 'loadTimeoutMs' | 'runTimeoutMs' | 'offlineTimeoutMs' | 'replaceExisting' | 'readSteps'>> & RunnerOptions;
+
+  constructor(readonly client: OpentronsClient, opts: RunnerOptions = {}) {
+    this.o = {
+      pollIntervalMs: 1000,
+      loadTimeoutMs: 5 * 60_000,
+      runTimeoutMs: 0,
+      offlineTimeoutMs: 10 * 60_000,
+      replaceExisting: true,
+      readSteps: true,
+      ...opts,
+    };
+  }
+
+  get current(): RunRecord | null {
+    return this.record;
+  }
+
+  private setRecord(patch: Partial<RunRecord> | null): void {
+    this.record = patch === null ? null : ({ ...(this.record as RunRecord), ...patch } as RunRecord);
+    if (this.record) this.ids = { protocolId: this.record.protocolId, runId: this.record.runId };
+    this.o.onRecord?.(this.record);
+  }
+
+  private progress(p: Progress): void {
+    this.o.onProgress?.(p);
+  }
+
+  private get rq() {
+    return { signal: this.o.signal, onWait: this.o.onWait };
+  }
+
+  // ---- entry points ----------------------------------------------------------------------------
+
+  async run(req: RunRequest): Promise<RunOutcome> {
+    this.progress({ phase: 'checking' });
+    const protocol = await resolveFile(req.protocol, 'protocol file');
+    const support: ResolvedFile[] = [];
+    for (const [i, s] of (req.supportFiles ?? []).entries()) support.push(await resolveFile(s, `support file ${i + 1}`));
+    if (!PROTOCOL_EXT.has(path.extname(protocol.name).toLowerCase())) {
+      throw new LabError('BAD_INPUT', `protocol file "${protocol.name}" must be a Python (.py) or JSON (.json) protocol`);
+    }
+    const generation = await this.client.generation(this.rq);
+    this.generationUsed = generation;
+    this.record = { generation, baseUrl: this.client.baseUrl, started: false, keep: !!req.keep, createdAt: new Date().toISOString() };
+    try {
+      return generation === 'runs' ? await this.runOnRuns(protocol, support, req) : await this.runOnSessions(protocol, support, req);
+    } catch (err) {
+      // Closing the node: the node decides (leave running, or stop). Anything else: tidy up what
+      // this run created, as long as nothing is still running on the robot.
+      if (!isCancelled(err)) await this.cleanupAfterError().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Follows a run recorded before a restart to its end, then cleans up as the record says. */
+  async attach(record: RunRecord): Promise<RunOutcome> {
+    this.record = { ...record };
+    this.ids = { protocolId: record.protocolId, runId: record.runId };
+    this.generationUsed = record.generation;
+    this.startedAtMs = record.startedAtMs;
+    if (!record.runId || !record.started) {
+      // Node-RED stopped before the start was sent: never start it now (the message that asked
+      // for it is gone); remove what was created.
+      if (record.runId && record.generation === 'runs') await this.client.runAction(record.runId, 'stop', this.rq).catch(() => undefined);
+      const warnings = record.keep ? [] : await this.cleanup(record.generation, record.runId, record.protocolId);
+      this.setRecord(null);
+      return this.outcome('stopped', 'stopped', { warnings, errors: [{ type: 'NotStarted', detail: 'Node-RED stopped before the run was started; nothing ran' }] });
+    }
+    try {
+      if (record.generation === 'runs') return await this.followRuns(record.runId, record.protocolId, record.keep);
+      return await this.followSession(record.runId, record.protocolId!, record.keep, true);
+    } catch (err) {
+      if (err instanceof LabError && err.status === 404) {
+        this.setRecord(null);
+        throw new LabError('TASK_FAILED', `the run that was in progress before Node-RED restarted (${record.runId}) is no longer on the robot; its outcome is unknown`, { status: 404 });
+      }
+      throw err;
+    }
+  }
+
+  // ---- controls --------------------------------------------------------------------------------
+
+  async pause(): Promise<void> {
+    const r = await this.mustHaveStarted('pause');
+    if (r.generation === 'runs') await this.client.runAction(r.runId!, 'pause', this.rq);
+    else await this.client.sessionCommand(r.runId!, 'protocol.pause', this.rq);
+  }
+
+  async resume(): Promise<void> {
+    const r = await this.mustHaveStarted('resume');
+    if (r.generation === 'runs') await this.client.runAction(r.runId!, 'play', this.rq);
+    else await this.client.sessionCommand(r.runId!, 'protocol.resume', this.rq);
+  }
+
+  /** Cancels the run: before the start, it is simply not started; after, the robot is told to stop. */
+  async cancel(signal?: AbortSignal): Promise<void> {
+    this.cancelRequested = true;
+    const r = this.record;
+    if (!r?.runId || !r.started) return;
+    const o = { signal: signal ?? this.o.signal };
+    if (r.generation === 'runs') await this.client.runAction(r.runId, 'stop', o);
+    else await this.client.sessionCommand(r.runId, 'protocol.cancel', o);
+  }
+
+  /** The started run; a control that arrives while the start is on its way waits for it. */
+  private async mustHaveStarted(what: string): Promise<RunRecord> {
+    for (let waited = 0; this.record && !this.record.started && this.startInFlight && waited < 30_000; waited += 20) await sleep(20, this.o.signal);
+    const r = this.record;
+    if (!r?.runId || !r.started) throw new LabError('BAD_INPUT', `cannot ${what}: the run has not started yet`);
+    return r;
+  }
+
+  // ---- runs API --------------------------------------------------------------------------------
+
+  private async runOnRuns(protocol: ResolvedFile, support: ResolvedFile[], req: RunRequest): Promise<RunOutcome> {
+    for (const f of support) {
+      const ext = path.extname(f.name).toLowerCase();
+      if (ext === '.py') {
+        throw new LabError('BAD_INPUT', `support file "${f.name}": robot software 5 and later does not accept helper modules (.py); put the code into the protocol`);
+      }
+      if (!RUNS_DATA_EXT.has(ext) && ext !== '.json') {
+        throw new LabError('BAD_INPUT', `support file "${f.name}": the robot accepts only data files (.csv, .txt) and custom labware (.json)`);
+      }
+    }
+    await this.ensureRobotFree();
+    this.progress({ phase: 'uploading' });
+    const { protocol: p } = await this.client.uploadProtocol([protocol, ...support], { runTimeParameterValues: req.runTimeParameterValues, ...this.rq });
+    this.setRecord({ protocolId: p.id });
+
+    // Wait for the analysis: a protocol that does not analyse never touches the robot.
+    this.progress({ phase: 'analyzing' });
+    const analysis = await pollUntil(
+      async () => {
+        const list = await this.client.listAnalyses(p.id, this.rq);
+        return list[list.length - 1];
+      },
+      (a) => !!a && a.status === 'completed',
+      { intervalMs: Math.min(this.o.pollIntervalMs, 500), maxIntervalMs: this.o.pollIntervalMs, factor: 1.5, timeoutMs: this.o.loadTimeoutMs, signal: this.o.signal, what: `analysis of protocol "${protocol.name}"` },
+    );
+    if (analysis.result !== 'ok') {
+      const errors = robotErrors(analysis.errors);
+      if (analysis.result === 'parameter-value-required') errors.push({ type: 'ParameterValueRequired', detail: 'the protocol needs a value for a runtime parameter (CSV file parameter?) that was not given' });
+      const warnings = req.keep ? [] : await this.cleanup('runs', undefined, p.id);
+      this.setRecord(null);
+      return this.outcome('not-loaded', 'analysis-failed', { errors, warnings });
+    }
+    if (this.cancelRequested) return this.cancelledBeforeStart('runs', undefined, p.id, req.keep);
+
+    let run: Run;
+    try {
+      run = await this.client.createRun({ protocolId: p.id, runTimeParameterValues: req.runTimeParameterValues }, this.rq);
+    } catch (err) {
+      if (err instanceof LabError && err.status === 409) throw busyError(apiErrorDetail(err));
+      throw err;
+    }
+    this.setRecord({ runId: run.id });
+    if (this.cancelRequested) return this.cancelledBeforeStart('runs', run.id, p.id, req.keep);
+
+    this.progress({ phase: 'starting', state: run.status });
+    await this.startRunsSafely(run.id);
+    return this.followRuns(run.id, p.id, !!req.keep);
+  }
+
+  private async ensureRobotFree(): Promise<void> {
+    const runs = await this.client.listRuns({ pageLength: 20, ...this.rq });
+    const active = runs.find((r) => r.current && !TERMINAL_RUN_STATUSES.has(r.status) && r.status !== 'idle');
+    if (active) throw busyError(`run ${active.id} is ${active.status}`);
+  }
+
+  /** `play`, never twice: a lost answer is resolved by reading the run's recorded actions. */
+  private startInFlight = false;
+
+  private async startRunsSafely(runId: string): Promise<void> {
+    this.startInFlight = true;
+    try {
+      await this.startRunsOnce(runId);
+    } finally {
+      this.startInFlight = false;
+    }
+  }
+
+  private async startRunsOnce(runId: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.runAction(runId, 'play', this.rq);
+        this.markStarted();
+        return;
+      } catch (err) {
+        if (err instanceof LabError && err.status === 409) {
+          const detail = apiErrorDetail(err);
+          if (/door|window/i.test(detail)) throw doorError(detail);
+          throw busyError(detail);
+        }
+        if (!(err instanceof LabError) || !['NETWORK', 'TIMEOUT'].includes(err.code) || attempt >= 5) throw err;
+        // The answer was lost: did the robot record the play?
+        const run = await this.pollReachable(() => this.client.getRun(runId, this.rq));
+        if (run.actions?.some((a) => a.actionType === 'play') || run.status !== 'idle') {
+          this.markStarted();
+          return;
+        }
+      }
+    }
+  }
+
+  private async followRuns(runId: string, protocolId: string | undefined, keep: boolean): Promise<RunOutcome> {
+    let lastStep: string | undefined;
+    const final = await this.follow<Run>(
+      () => this.client.getRun(runId, this.rq),
+      (run) => {
+        if (run.ok === false) throw new LabError('BAD_RESPONSE', `the robot cannot read run ${runId}: ${run.dataError?.detail ?? 'bad run data'}`);
+        return TERMINAL_RUN_STATUSES.has(run.status);
+      },
+      async (run) => {
+        if (run.status === 'running' && this.o.readSteps) {
+          const page = await this.client.currentCommands(runId, this.rq).catch(() => undefined);
+          const cmd = page?.data?.[page.data.length - 1];
+          if (cmd) {
+            const idx = page?.links?.current?.meta?.index;
+            const msg = typeof cmd.params?.message === 'string' ? `: ${cmd.params.message}` : '';
+            lastStep = `${idx !== undefined ? `step ${idx + 1}/${page!.meta.totalLength} ` : ''}${cmd.commandType}${msg}`;
+          }
+        }
+        this.progress({ phase: runsPhase(run.status), state: run.status, step: run.status === 'running' ? lastStep : undefined });
+      },
+    );
+    this.progress({ phase: 'cleaning-up', state: final.status });
+    const warnings = keep ? [] : await this.cleanup('runs', runId, protocolId);
+    this.setRecord(null);
+    const outcome: Outcome = final.status === 'succeeded' ? 'succeeded' : final.status === 'failed' ? 'failed' : 'stopped';
+    return this.outcome(outcome, final.status, {
+      errors: robotErrors(final.errors),
+      warnings,
+      startedAt: final.startedAt,
+      completedAt: final.completedAt,
+      robotMs: ms(final.startedAt, final.completedAt),
+      kept: keep,
+    });
+  }
+
+  // ---- sessions API (4.x) ----------------------------------------------------------------------
+
+  private async runOnSessions(protocol: ResolvedFile, support: ResolvedFile[], req: RunRequest): Promise<RunOutcome> {
+    if (req.runTimeParameterValues && Object.keys(req.runTimeParameterValues).length) {
+      throw new LabError('BAD_INPUT', 'runtime parameters need robot software 7.3 or later; this robot runs 4.x (sessions API)');
+    }
+    // The feature flag, checked first so that nothing is uploaded to a robot that will refuse.
+    const settings = await this.client.getSettings(this.rq).catch((err) => {
+      if (isTransient(err) || isCancelled(err)) throw err;
+      return []; // /settings unreadable: the 403 on POST /sessions tells us instead
+    });
+    const flag = settings.find((s) => s.id === SESSION_FLAG);
+    if (flag && flag.value !== true) throw flagOffError();
+
+    // One protocol at a time (4.x keeps at most one): never replace one that a session is running.
+    const sessions = await this.client.listSessions(this.rq);
+    const busy = sessions.find((s) => s.details.currentState === 'running' || s.details.currentState === 'paused');
+    if (busy) throw busyError(`protocol "${busy.details.protocolId}" is ${busy.details.currentState} (session ${busy.id})`);
+    for (const old of await this.client.listLegacyProtocols(this.rq)) {
+      if (!this.o.replaceExisting) {
+        throw fail(
+          `the robot already holds protocol "${old.id}" and robot software 4.x keeps only one protocol at a time; delete it on the robot, or tick "replace a protocol already on the robot"`,
+        );
+      }
+      for (const s of sessions.filter((x) => x.details.protocolId === old.id)) await this.client.deleteSession(s.id, this.rq).catch(ignore404);
+      await this.client.deleteLegacyProtocol(old.id, this.rq).catch(ignore404);
+    }
+
+    this.progress({ phase: 'uploading' });
+    let lp;
+    try {
+      lp = await this.client.uploadLegacyProtocol(protocol, support, this.rq);
+    } catch (err) {
+      if (err instanceof LabError && err.status === 403) {
+        throw fail(`the robot refused the upload: ${apiErrorDetail(err) || err.message}. Robot software 4.x keeps only one protocol at a time; another client may have uploaded one just now`, { status: 403 });
+      }
+      throw err;
+    }
+    this.setRecord({ protocolId: lp.id });
+    if (lp.errors?.length) {
+      const errors = lp.errors.map((e) => ({ type: e.type, detail: e.description, line: e.lineNumber }));
+      const warnings = req.keep ? [] : await this.cleanup('sessions', undefined, lp.id);
+      this.setRecord(null);
+      return this.outcome('not-loaded', 'error', { errors, warnings });
+    }
+    if (this.cancelRequested) return this.cancelledBeforeStart('sessions', undefined, lp.id, req.keep);
+
+    let session: Session;
+    try {
+      session = await this.client.createSession(lp.id, this.rq);
+    } catch (err) {
+      if (err instanceof LabError && err.status === 403 && /disabled/i.test(apiErrorDetail(err))) throw flagOffError();
+      throw err;
+    }
+    this.setRecord({ runId: session.id });
+
+    // The session starts in `stopped` while it loads and simulates; wait for `loaded` or `error`.
+    this.progress({ phase: 'loading', state: session.details.currentState ?? undefined });
+    const loaded = await pollUntil(
+      () => this.client.getSession(session.id, this.rq),
+      (s) => s.details.currentState === 'loaded' || s.details.currentState === 'error' || s.details.currentState === 'finished',
+      { intervalMs: Math.min(this.o.pollIntervalMs, 500), maxIntervalMs: this.o.pollIntervalMs, factor: 1.5, timeoutMs: this.o.loadTimeoutMs, signal: this.o.signal, what: `loading protocol "${lp.id}"` },
+    );
+    if (loaded.details.currentState === 'error') {
+      const warnings = req.keep ? [] : await this.cleanup('sessions', session.id, lp.id);
+      this.setRecord(null);
+      return this.outcome('not-loaded', 'error', { errors: sessionErrors(loaded.details.events), warnings });
+    }
+    if (this.cancelRequested) return this.cancelledBeforeStart('sessions', session.id, lp.id, req.keep);
+
+    this.progress({ phase: 'starting', state: 'loaded' });
+    await this.startSessionSafely(session.id);
+    return this.followSession(session.id, lp.id, !!req.keep, false);
+  }
+
+  private async startSessionSafely(sessionId: string): Promise<void> {
+    this.startInFlight = true;
+    try {
+      await this.startSessionOnce(sessionId);
+    } finally {
+      this.startInFlight = false;
+    }
+  }
+
+  private async startSessionOnce(sessionId: string): Promise<void> {
+    const startEvents = (s: Session) => s.details.events.filter((e) => e.source === 'sessionCommand' && e.event === 'protocol.startRun').length;
+    const before = startEvents(await this.client.getSession(sessionId, this.rq));
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.sessionCommand(sessionId, 'protocol.startRun', this.rq);
+        this.markStarted();
+        return;
+      } catch (err) {
+        if (err instanceof LabError && err.status === 403) {
+          const detail = apiErrorDetail(err);
+          if (/door|window/i.test(detail)) throw doorError(detail);
+          if (/not active/i.test(detail)) throw fail(`another client created a protocol session on the robot, so this one can no longer be started (${detail})`, { status: 403 });
+          throw busyError(detail);
+        }
+        if (!(err instanceof LabError) || !['NETWORK', 'TIMEOUT'].includes(err.code) || attempt >= 5) throw err;
+        const s = await this.pollReachable(() => this.client.getSession(sessionId, this.rq));
+        if (startEvents(s) > before || s.details.currentState !== 'loaded') {
+          this.markStarted();
+          return;
+        }
+      }
+    }
+  }
+
+  private async followSession(sessionId: string, protocolId: string, keep: boolean, afterRestart: boolean): Promise<RunOutcome> {
+    // `stopped` is terminal only once the start was accepted (before that it means "loading").
+    const final = await this.follow<Session>(
+      () => this.client.getSession(sessionId, this.rq),
+      (s) => {
+        const st = s.details.currentState;
+        return st === 'finished' || st === 'error' || (st === 'stopped' && (this.record?.started || afterRestart));
+      },
+      async (s) => {
+        const st = s.details.currentState ?? 'unknown';
+        this.progress({ phase: sessionPhase(st), state: st, step: st === 'running' ? sessionStep(s.details.events) : undefined });
+      },
+    );
+    const st = final.details.currentState as string;
+    this.progress({ phase: 'cleaning-up', state: st });
+    const warnings = keep ? [] : await this.cleanup('sessions', sessionId, protocolId);
+    this.setRecord(null);
+    const outcome: Outcome = st === 'finished' ? 'succeeded' : st === 'error' ? 'failed' : 'stopped';
+    return this.outcome(outcome, st, { errors: outcome === 'failed' ? sessionErrors(final.details.events) : [], warnings, kept: keep });
+  }
+
+  // ---- shared pieces ---------------------------------------------------------------------------
+
+  private markStarted(): void {
+    this.startedAtMs = Date.now();
+    this.setRecord({ started: true, startedAtMs: this.startedAtMs });
+  }
+
+  /** Polls the run until terminal; the robot going offline is waited out up to the offline limit. */
+  private async follow<T>(get: () => Promise<T>, isDone: (v: T) => boolean, onState: (v: T) => Promise<void>): Promise<T> {
+    let offlineSince: number | undefined;
+    const offline = Symbol('offline');
+    const result = await pollUntil<T | typeof offline>(
+      async () => {
+        try {
+          const v = await get();
+          offlineSince = undefined;
+          await onState(v);
+          return v;
+        } catch (err) {
+          if (!isTransient(err)) throw err;
+          offlineSince ??= Date.now();
+          this.progress({ phase: 'offline' });
+          return offline;
+        }
+      },
+      (v) => (v === offline ? !!this.o.offlineTimeoutMs && Date.now() - offlineSince! >= this.o.offlineTimeoutMs : isDone(v)),
+      { intervalMs: this.o.pollIntervalMs, factor: 1, timeoutMs: this.o.runTimeoutMs, signal: this.o.signal, what: 'the robot run' },
+    );
+    if (result === offline) {
+      throw new LabError('NETWORK', `the robot has been unreachable for ${Math.round(this.o.offlineTimeoutMs / 1000)} s; the run may still be going on the robot (it was not deleted)`);
+    }
+    return result as T;
+  }
+
+  /** Repeats a read until the robot answers (used after a lost start answer). */
+  private pollReachable<T>(get: () => Promise<T>): Promise<T> {
+    return pollUntil(get, () => true, { intervalMs: this.o.pollIntervalMs, factor: 1.5, maxIntervalMs: 10_000, timeoutMs: this.o.offlineTimeoutMs || 0, signal: this.o.signal, what: 'reaching the robot again' });
+  }
+
+  private async cancelledBeforeStart(g: Generation, runId: string | undefined, protocolId: string, keep?: boolean): Promise<RunOutcome> {
+    if (g === 'runs' && runId) await this.client.runAction(runId, 'stop', this.rq).catch(() => undefined);
+    const warnings = keep ? [] : await this.cleanup(g, runId, protocolId);
+    this.setRecord(null);
+    return this.outcome('stopped', 'stopped', { warnings, errors: [{ type: 'Cancelled', detail: 'cancelled before the run was started' }] });
+  }
+
+  /** Deletes run/session then protocol; returns what could not be done (never throws). */
+  async cleanup(g: Generation, runId: string | undefined, protocolId: string | undefined, signal?: AbortSignal): Promise<string[]> {
+    const warnings: string[] = [];
+    const o = { signal: signal ?? this.o.signal };
+    if (runId) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (g === 'runs') await this.client.deleteRun(runId, o);
+          else await this.client.deleteSession(runId, o);
+          break;
+        } catch (err) {
+          if (err instanceof LabError && err.status === 404) break;
+          // 409 RunNotIdle: a stop is still being carried out; give it a moment.
+          if (err instanceof LabError && err.status === 409 && attempt < 10) {
+            await sleep(Math.min(this.o.pollIntervalMs, 500), o.signal);
+            continue;
+          }
+          warnings.push(`could not delete the ${g === 'runs' ? 'run' : 'session'} ${runId}: ${(err as Error).message}`);
+          return warnings; // the protocol cannot go while its run is there
+        }
+      }
+    }
+    if (protocolId) {
+      try {
+        if (g === 'runs') await this.client.deleteProtocol(protocolId, o);
+        else await this.client.deleteLegacyProtocol(protocolId, o);
+      } catch (err) {
+        if (!(err instanceof LabError && err.status === 404)) {
+          const why = apiErrorId(err) === 'ProtocolUsedByRun' ? ' (other runs on the robot still use it)' : '';
+          warnings.push(`could not delete the protocol ${protocolId}${why}: ${(err as Error).message}`);
+        }
+      }
+    }
+    return warnings;
+  }
+
+  /** After an error: delete what this run created, unless it was started and may be running. */
+  private async cleanupAfterError(): Promise<void> {
+    const r = this.record;
+    if (!r || r.keep) return;
+    if (r.started) return; // something may be moving on the robot: leave it for a person to look at
+    const ctl = AbortSignal.timeout(10_000);
+    if (r.generation === 'runs' && r.runId) await this.client.runAction(r.runId, 'stop', { signal: ctl }).catch(() => undefined);
+    await this.cleanup(r.generation, r.runId, r.protocolId, ctl);
+    this.setRecord(null);
+  }
+
+  /** For Node-RED close with "stop the run": stop it, wait briefly for the stop, clean up. */
+  async stopForShutdown(timeoutMs = 10_000): Promise<void> {
+    const r = this.record;
+    if (!r) return;
+    const signal = AbortSignal.timeout(timeoutMs);
+    if (r.runId) {
+      if (r.generation === 'runs') await this.client.runAction(r.runId, 'stop', { signal }).catch(() => undefined);
+      else if (r.started) await this.client.sessionCommand(r.runId, 'protocol.cancel', { signal }).catch(() => undefined);
+    }
+    if (!r.keep) {
+      const warnings = await this.cleanup(r.generation, r.runId, r.protocolId, signal).catch(() => ['cleanup failed']);
+      if (warnings.length) return; // keep the record: the next start tries again
+    }
+    this.setRecord(null);
+  }
+
+  private outcome(
+    outcome: Outcome,
+    state: string,
+    x: { errors?: RobotError[]; warnings?: string[]; startedAt?: string; completedAt?: string; robotMs?: number; kept?: boolean },
+  ): RunOutcome {
+    const seenAtMs = Date.now();
+    const r = this.ids;
+    return {
+      outcome,
+      state,
+      generation: this.generationUsed ?? 'runs',
+      protocolId: r.protocolId,
+      runId: r.runId,
+      durationMs: x.robotMs ?? (this.startedAtMs ? seenAtMs - this.startedAtMs : 0),
+      startedAt: x.startedAt ?? (this.startedAtMs ? new Date(this.startedAtMs).toISOString() : undefined),
+      completedAt: x.completedAt ?? (this.startedAtMs ? new Date(seenAtMs).toISOString() : undefined),
+      errors: x.errors ?? [],
+      kept: !!x.kept,
+      warnings: x.warnings ?? [],
+      seenAtMs,
+    };
+  }
+}
+
+function ignore404(err: unknown): void {
+  if (!(err instanceof LabError && err.status === 404)) throw err;
+}
+
+export function busyError(detail: string): LabError {
+  return fail(`the robot is busy with another run${detail ? ` (${detail})` : ''}; wait for it to finish or stop it on the robot, then send the message again`, { status: 409 });
+}
+
+export function doorError(detail: string): LabError {
+  return fail(`the robot door is open${detail ? ` (${detail})` : ''}; close the door (and the top window) and send the message again`, { status: 409 });
+}
+
+function runsPhase(status: string): Phase {
+  switch (status) {
+    case 'idle':
+      return 'starting';
+    case 'paused':
+      return 'paused';
+    case 'blocked-by-open-door':
+    case 'awaiting-recovery-blocked-by-open-door':
+      return 'door-open';
+    case 'stop-requested':
+      return 'stopping';
+    case 'finishing':
+      return 'finishing';
+    case 'awaiting-recovery':
+    case 'awaiting-recovery-paused':
+      return 'needs-attention';
+    default:
+      return 'running';
+  }
+}
+
+function sessionPhase(state: string): Phase {
+  if (state === 'paused') return 'paused';
+  if (state === 'loaded') return 'starting';
+  return 'running';
+}
+
+/** The text of the last protocol step that started (4.x events `command.X.start` with params.text). */
+export function sessionStep(events: SessionEvent[]): string | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
+    if (e.source === 'protocol' && /\.start$/.test(e.event) && typeof e.params?.text === 'string') return e.params.text as string;
+  }
+  return undefined;
+}
+
+/**
+ * 4.x sessions put no error text in the session body, only in `events` (reference §1.3). UNCONFIRMED
+ * which event carries it: we take protocol events whose `result` is set or whose name says error.
+ */
+export function sessionErrors(events: SessionEvent[]): RobotError[] {
+  const found = events
+    .filter((e) => e.source === 'protocol' && (/error|exception/i.test(e.event) || (typeof e.result === 'string' && e.result !== '')))
+    .map((e) => ({ type: e.event, detail: String(e.result ?? e.params?.text ?? e.event) }));
+  return found.length ? found : [{ type: 'ProtocolError', detail: 'the protocol stopped with an error (the robot gave no details; see its log)' }];
+}
