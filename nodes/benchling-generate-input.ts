@@ -9,7 +9,7 @@ import type { AutomationInputGenerator } from './clients/benchling/types';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 import { badInput, LabError } from './lib/http/errors';
 import { safeFileName } from './lib/files';
-import { configNode, evaluateProperty, handleInput, requireString } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, requireString, secondsSetting } from './lib/node-red';
 
 interface GenerateInputDef extends NodeDef {
   tenant: string;
@@ -27,8 +27,8 @@ export = function (RED: NodeAPI): void {
   function BenchlingGenerateInput(this: Node, def: GenerateInputDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const intervalMs = (Number(def.interval) > 0 ? Number(def.interval) : 2) * 1000;
-    const timeoutMs = (Number(def.timeout) > 0 ? Number(def.timeout) : 600) * 1000;
+    const intervalMs = secondsSetting('poll interval', def.interval, 2, 0.01);
+    const timeoutMs = secondsSetting('timeout', def.timeout, 600, 0.01);
 
     handleInput(
       node,

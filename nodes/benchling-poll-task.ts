@@ -5,7 +5,7 @@
  * a normal outcome a flow routes.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { configNode, handleInput, Msg, requireString } from './lib/node-red';
+import { configNode, handleInput, Msg, requireString, secondsSetting } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
 interface PollTaskDef extends NodeDef {
@@ -15,11 +15,6 @@ interface PollTaskDef extends NodeDef {
   interval?: string | number;
   maxInterval?: string | number;
   timeout?: string | number;
-}
-
-function seconds(v: string | number | undefined, fallback: number): number {
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
 /**
@@ -44,9 +39,9 @@ export = function (RED: NodeAPI): void {
   function BenchlingPollTask(this: Node, def: PollTaskDef) {
     RED.nodes.createNode(this, def);
     const node = this;
-    const intervalMs = seconds(def.interval, 5) * 1000;
-    const maxIntervalMs = Math.max(intervalMs, seconds(def.maxInterval, 30) * 1000);
-    const timeoutMs = seconds(def.timeout, 1800) * 1000;
+    const intervalMs = secondsSetting('poll interval', def.interval, 5, 0.01);
+    const maxIntervalMs = Math.max(intervalMs, secondsSetting('longest poll interval', def.maxInterval, 30, 0.01));
+    const timeoutMs = secondsSetting('timeout', def.timeout, 1800, 0.01);
 
     handleInput(
       node,

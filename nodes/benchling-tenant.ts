@@ -8,6 +8,7 @@ import type { NodeAPI, NodeDef } from 'node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 import { BenchlingClient, DEFAULT_RATE_LIMIT } from './clients/benchling/client';
 import { describeError } from './lib/http/errors';
+import { lazyClient, secondsSetting } from './lib/node-red';
 
 interface BenchlingTenantDef extends NodeDef {
   url: string;
@@ -22,13 +23,11 @@ interface BenchlingTenantDef extends NodeDef {
 export = function (RED: NodeAPI): void {
   function BenchlingTenant(this: BenchlingTenantNode, def: BenchlingTenantDef) {
     RED.nodes.createNode(this, def);
-    let client: BenchlingClient | null = null;
     const limit = Number(def.rateLimit) > 0 ? Number(def.rateLimit) : DEFAULT_RATE_LIMIT.limit;
-    const timeoutMs = Number(def.timeout) > 0 ? Number(def.timeout) * 1000 : 30_000;
-    this.client = () => {
-      if (!client) {
+    const timeoutMs = secondsSetting('timeout', def.timeout, 30, 0.1);
+    this.client = lazyClient(this, () => {
         const creds = this.credentials ?? {};
-        client = new BenchlingClient({
+        return new BenchlingClient({
           tenantUrl: def.url,
           ...(def.authType === 'oauth'
             ? { oauth: { clientId: creds.clientId ?? '', clientSecret: creds.clientSecret ?? '' } }
@@ -37,13 +36,6 @@ export = function (RED: NodeAPI): void {
           timeoutMs,
           network: { caFile: def.caFile?.trim() || undefined },
         });
-      }
-      return client;
-    };
-    this.on('close', (done: () => void) => {
-      client?.close();
-      client = null;
-      done();
     });
   }
   // Editor help: the run schemas of a deployed tenant, with their input and output file config

@@ -17,6 +17,7 @@ import type { Request, Response } from 'express';
 import type { GenieTenantNode } from './lib/config-nodes';
 import { GenieClient } from './clients/genie/client';
 import { describeError, LabError } from './lib/http/errors';
+import { expandEnv, lazyClient, secondsSetting } from './lib/node-red';
 
 interface GenieTenantDef extends NodeDef {
   url: string;
@@ -32,24 +33,15 @@ function env(value: string | undefined): string {
 export = function (RED: NodeAPI): void {
   function GenieTenant(this: GenieTenantNode, def: GenieTenantDef) {
     RED.nodes.createNode(this, def);
-    let client: GenieClient | null = null;
-    const timeoutMs = Number(def.timeout) > 0 ? Number(def.timeout) * 1000 : 30_000;
-    this.client = () => {
-      if (!client) {
-        client = new GenieClient({
-          url: env(def.url),
-          token: env(this.credentials?.token),
-          timeoutMs,
-          network: { caFile: def.caFile?.trim() || undefined },
-        });
-      }
-      return client;
-    };
-    this.on('close', (done: () => void) => {
-      client?.close();
-      client = null;
-      done();
-    });
+    const timeoutMs = secondsSetting('timeout', def.timeout, 30, 0.1);
+    this.client = lazyClient(this, () =>
+      new GenieClient({
+        url: expandEnv(RED, this, 'tenant URL', def.url),
+        token: expandEnv(RED, this, 'API token', this.credentials?.token),
+        timeoutMs,
+        network: { caFile: def.caFile?.trim() || undefined },
+      }),
+    );
   }
   RED.nodes.registerType('genie-tenant', GenieTenant as never, {
     credentials: { token: { type: 'password' } },

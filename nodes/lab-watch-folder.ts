@@ -6,7 +6,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { FolderWatcher, FileRef, WatchedFile, WatcherStatus, WatchMode, PostAction } from './clients/folder-watcher';
 import { stateFilePath } from './lib/journal';
-import { handleInput, Msg, setStatus } from './lib/node-red';
+import { expandEnv, handleInput, Msg, secondsSetting, setStatus } from './lib/node-red';
 import { badInput, describeError, LabError } from './lib/http/errors';
 
 interface WatchFolderDef extends NodeDef {
@@ -26,14 +26,6 @@ interface WatchFolderDef extends NodeDef {
 }
 
 const NS = 'lab-watch-folder';
-
-/** Seconds setting → ms; empty means the default. Throws a clear error for anything else. */
-function secondsSetting(label: string, v: string | number | undefined, dflt: number, min: number): number {
-  if (v === undefined || v === null || v === '') return dflt * 1000;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw badInput(`${label} must be a number of seconds ≥ ${min}, got "${String(v)}"`);
-  return Math.round(n * 1000);
-}
 
 /** English fallbacks, used when the message catalog is not loaded (e.g. some test set-ups). */
 const FALLBACK: Record<string, string> = {
@@ -65,15 +57,6 @@ export = function (RED: NodeAPI): void {
     return text;
   }
 
-  /** Substitutes `${VAR}` inside a path (Node-RED itself only substitutes a whole-value `${VAR}`). */
-  function expandEnv(node: Node, label: string, value: string | undefined): string {
-    return (value ?? '').trim().replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
-      const v = RED.util.getSetting(node, name.trim());
-      if (v === undefined || v === null || v === '') throw badInput(`${label}: environment variable ${name} is not set`);
-      return String(v);
-    });
-  }
-
   function statusText(s: WatcherStatus): string {
     return t('status.watching', {
       files: s.files,
@@ -89,7 +72,7 @@ export = function (RED: NodeAPI): void {
     let settingsError: LabError | null = null;
 
     try {
-      const folder = expandEnv(node, 'folder', def.folder);
+      const folder = expandEnv(RED, node, 'folder', def.folder);
       watcher = new FolderWatcher({
         folder,
         include: def.include || '*',
@@ -101,7 +84,7 @@ export = function (RED: NodeAPI): void {
         rescanIntervalMs: secondsSetting('rescan interval', def.rescanInterval, 60, 0),
         folderProbeMs: secondsSetting('folder check interval', def.probeInterval, 3, 0.02),
         postAction: def.postAction || 'none',
-        archiveFolder: def.postAction === 'move' ? expandEnv(node, 'archive folder', def.archiveFolder) : undefined,
+        archiveFolder: def.postAction === 'move' ? expandEnv(RED, node, 'archive folder', def.archiveFolder) : undefined,
         emitEmptyFiles: !!def.emitEmpty,
         ignoreTempFiles: def.ignoreTemp !== false,
         ledgerFile: stateFilePath(RED.settings.userDir, 'watch-folder', node.id),

@@ -6,7 +6,7 @@
  * is closed (redeploy, stop), through an AbortSignal.
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
-import { describeError } from './http/errors';
+import { badInput, describeError } from './http/errors';
 
 export type Msg = NodeMessageInFlow & Record<string, unknown>;
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -134,4 +134,42 @@ export function configNode<T>(RED: NodeAPI, node: Node, id: string | undefined, 
   const cfg = id ? (RED.nodes.getNode(id) as unknown as (T & { type?: string }) | null) : null;
   if (!cfg) throw new Error(`no ${type} config node is selected in "${node.name || node.type}"`);
   return cfg;
+}
+
+/**
+ * A seconds setting from the editor as milliseconds: empty means the default; anything that is
+ * not a number of seconds ≥ `min` is a clear error naming the setting.
+ */
+export function secondsSetting(label: string, value: string | number | undefined, defaultSeconds: number, min = 0): number {
+  if (value === undefined || value === null || value === '') return defaultSeconds * 1000;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw badInput(`${label} must be a number of seconds ≥ ${min}, got "${String(value)}"`);
+  return Math.round(n * 1000);
+}
+
+/**
+ * Substitutes `${VAR}` anywhere in a setting (Node-RED itself only substitutes a value that is
+ * exactly `${VAR}`), from the flow's and the process's environment; an unset variable is a clear
+ * error rather than an empty path or URL.
+ */
+export function expandEnv(RED: NodeAPI, node: Node, label: string, value: string | undefined): string {
+  return (value ?? '').trim().replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
+    const v = RED.util.getSetting(node, name.trim());
+    if (v === undefined || v === null || v === '') throw badInput(`${label}: environment variable ${name} is not set`);
+    return String(v);
+  });
+}
+
+/**
+ * A config node's service client, made on first use — so a bad URL or missing credential is
+ * reported, Catch-ably, by the node that needed it — and closed with the config node.
+ */
+export function lazyClient<C extends { close(): void }>(node: Node, make: () => C): () => C {
+  let client: C | null = null;
+  node.on('close', (done: () => void) => {
+    client?.close();
+    client = null;
+    done();
+  });
+  return () => (client ??= make());
 }
