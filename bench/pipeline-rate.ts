@@ -8,11 +8,10 @@
  * the simulator had to send (target 0).
  */
 import * as fs from 'fs';
-import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { startLabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
-import { readExample, startNodeRed } from '../scripts/node-red-process';
+import { freePort, readExample, startNodeRed } from '../scripts/node-red-process';
 
 export interface PipelineRateResult {
   files: number;
@@ -25,17 +24,6 @@ export interface PipelineRateResult {
   /** Requests ÷ what the limit allows in the windows the run touched (the first window's burst included). */
   windowUtilisation: number;
   rateLimited429: number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 export async function benchPipelineRate(o: { files?: number; limit?: number; windowMs?: number } = {}): Promise<PipelineRateResult> {

@@ -7,6 +7,7 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import * as http from 'http';
+import * as net from 'net';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -21,6 +22,11 @@ export interface NodeRedOptions {
   onLog?: (line: string) => void;
   /** The node executable (another Node version, e.g. for Node-RED 5). */
   nodePath?: string;
+  /**
+   * Link the project into `<userDir>/node_modules` (default true). False when the caller has
+   * installed the pack itself, e.g. `npm install <tarball>` from `npm pack` (test/browser, test/package).
+   */
+  linkPack?: boolean;
 }
 
 export interface NodeRedProcess {
@@ -79,7 +85,7 @@ function request(url: string, method: string, body?: unknown, headers: Record<st
 
 export async function startNodeRed(o: NodeRedOptions): Promise<NodeRedProcess> {
   fs.mkdirSync(o.userDir, { recursive: true });
-  installPackLink(o.userDir);
+  if (o.linkPack !== false) installPackLink(o.userDir);
   const settings = writeSettings(o.userDir, o);
   const redJs = require.resolve('node-red/red.js');
   const child = spawn(o.nodePath ?? process.execPath, [redJs, '--userDir', o.userDir, '--settings', settings], {
@@ -136,6 +142,18 @@ export async function startNodeRed(o: NodeRedOptions): Promise<NodeRedProcess> {
       });
     },
   };
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a Node-RED under test). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** Reads an example flow from `examples/`. */

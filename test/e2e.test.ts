@@ -7,22 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
-import { readExample, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
+import { freePort, readExample, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir, delay } from './support/nodered';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until(what: string, check: () => boolean, ms = 60_000): Promise<void> {
   const t0 = Date.now();
