@@ -16,13 +16,13 @@
 //     progressStats.rowsFailed = number of #FAIL lines and an errorFile listing them.
 //   * an input generator whose config name contains "FAIL" fails :generate-input.
 // Data rows = non-empty lines after the first (header) line that do not start with "#".
+import { listen, portOf, shutdown } from './http-server';
 import * as http from 'node:http';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { AddressInfo } from 'node:net';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -548,23 +548,13 @@ export class BenchlingSim {
 
   async start(): Promise<this> {
     this.tmpDir = await fsp.mkdtemp(path.join(os.tmpdir(), `labwire-sim-${process.pid}-`));
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const addr = this.server.address() as AddressInfo;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    this.url = `http://${host}:${addr.port}`;
+    this.url = await listen(this.server, this.opts.host, this.opts.port);
     this.apiBase = this.url + API_BASE_PATH;
     return this;
   }
 
   get port(): number {
-    const a = this.server.address();
-    return a && typeof a === 'object' ? a.port : 0;
+    return portOf(this.server);
   }
 
   /** Stops the server, destroys every open socket (hung requests included), removes the temp dir. */
@@ -573,9 +563,7 @@ export class BenchlingSim {
     this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await done;
+    await shutdown(this.server);
     if (this.tmpDir) await fsp.rm(this.tmpDir, { recursive: true, force: true });
   }
 

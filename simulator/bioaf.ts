@@ -16,9 +16,9 @@
 // json.dumps(sort_keys=True) bytes, at least once with bioAF's retry schedule (60 s, 300 s,
 // 1800 s, 7200 s; the fifth failure dead-letters) scaled by `retryScale` for tests, admin replay
 // (a new delivery row with the same envelope), and tamper hooks to produce bad deliveries.
+import { listen, portOf, shutdown } from './http-server';
 import * as http from 'node:http';
 import * as crypto from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 
 export const BIOAF_API_PATH = '/api/v1/integrations';
 /** 12-character prefix, 32-character secret: the format bioAF mints. Obviously fake. */
@@ -269,23 +269,13 @@ export class BioafSim {
   // --------------------------------------------------------------------------- lifecycle
 
   async start(): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const addr = this.server.address() as AddressInfo;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    this.url = `http://${host}:${addr.port}`;
+    this.url = await listen(this.server, this.opts.host, this.opts.port);
     this.apiBase = this.url + BIOAF_API_PATH;
     return this;
   }
 
   get port(): number {
-    const a = this.server.address();
-    return a && typeof a === 'object' ? a.port : 0;
+    return portOf(this.server);
   }
 
   /** Stops the server and the webhook worker, destroying open sockets. */
@@ -296,9 +286,7 @@ export class BioafSim {
     this.timers.clear();
     for (const r of this.outgoing) r.destroy();
     this.agent.destroy();
-    const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await done;
+    await shutdown(this.server);
   }
 
   // --------------------------------------------------------------------------- test controls

@@ -10,9 +10,9 @@
 // How to make a command FAIL (tests and demos): any text value containing "FAIL" (any case) —
 // e.g. plate id "FAIL-1" — makes the command end in `failure` with an instrument error.
 // Seeded instruments: GENIE_SEED (stable uids).
+import { listen, portOf, shutdown } from './http-server';
 import * as http from 'node:http';
 import * as crypto from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import type { FaultKind, FaultProbabilities, FaultSpec, RequestLogEntry } from './benchling';
 
 export const GENIE_API_PATH = '/public/v1';
@@ -227,23 +227,13 @@ export class GenieSim {
   // ------------------------------------------------------------------------- lifecycle
 
   async start(): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port, this.opts.host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
-    const addr = this.server.address() as AddressInfo;
-    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    this.url = `http://${host}:${addr.port}`;
+    this.url = await listen(this.server, this.opts.host, this.opts.port);
     this.apiBase = this.url + GENIE_API_PATH;
     return this;
   }
 
   get port(): number {
-    const a = this.server.address();
-    return a && typeof a === 'object' ? a.port : 0;
+    return portOf(this.server);
   }
 
   async close(): Promise<void> {
@@ -251,9 +241,7 @@ export class GenieSim {
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
-    const done = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeAllConnections();
-    await done;
+    await shutdown(this.server);
   }
 
   // ------------------------------------------------------------------------- test controls

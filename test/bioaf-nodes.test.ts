@@ -6,7 +6,7 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BioafSim, DEFAULT_BIOAF_API_KEY } from '../simulator/bioaf';
-import { helper, loadFlow, nextMessage, unload } from './support/nodered';
+import { loadFlow, nextMessage, unload } from './support/nodered';
 
 const TYPES = ['catch', 'bioaf-host', 'bioaf-upsert'];
 const FAKE_BAD_KEY = 'biokey_FAKEwrongKEY.fakefakefakefakefakefakefakefake';
