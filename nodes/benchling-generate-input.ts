@@ -3,6 +3,7 @@
  * name, generate the input file, follow the task with the shared poller, and download the file —
  * into a folder (temp file, then rename) or into msg.payload.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { AutomationInputGenerator } from './clients/benchling/types';
@@ -79,9 +80,11 @@ export = function (RED: NodeAPI): void {
           msg.payload = buffer;
           msg.filename = name;
         } else {
-          // Benchling names a config's generated file the same for every run: the run id in front
-          // keeps one run's file from replacing another's in the folder.
-          const target = path.join(folder, `${safeFileName(runId)}_${name}`);
+          // Benchling names a config's generated file the same for every run: a folder per run
+          // keeps one run's file from replacing another's, and the name a protocol expects.
+          const runFolder = path.join(folder, safeFileName(runId));
+          fs.mkdirSync(runFolder, { recursive: true });
+          const target = path.join(runFolder, name);
           await client.downloadBlob(file.id, { toFile: target, signal });
           msg.payload = target;
           msg.filename = target;

@@ -86,12 +86,12 @@ describe('Benchling: runs, input files, requests, recovery, apps', () => {
     const got = nextMessage(h.getNode('out'));
     h.getNode('gen').receive({ assayRunId: SEED.runs[0].id });
     const m = await got;
-    assert.equal(path.dirname(m.payload), out);
+    assert.equal(path.dirname(m.payload), path.join(out, SEED.runs[0].id));
     const content = fs.readFileSync(m.payload, 'utf8');
     const blob = await sim.benchling.readBlob(m.blobId);
     assert.equal(content, blob.toString('utf8'));
     assert.ok(content.length > 0);
-    assert.deepEqual(fs.readdirSync(out), [path.basename(m.payload)], 'no temp file left behind');
+    assert.deepEqual(fs.readdirSync(path.dirname(m.payload)), [path.basename(m.payload)], 'no temp file left behind');
     const urlFetches = sim.benchling.requestLog.filter((e) => e.path.endsWith('/download-url')).length;
     assert.ok(urlFetches >= 3, `the expired URLs were fetched again (${urlFetches})`);
   });

@@ -124,7 +124,9 @@ describe('end to end: the example flow in a real Node-RED process', () => {
   test('examples 06 and 07: input files for every run; a folder processed with a JSON-lines outcome log', async () => {
     fs.mkdirSync(robotInputs, { recursive: true });
     await red!.deploy([...exampleFlow('06 - Find runs and generate the input file for each'), ...exampleFlow('07 - Process a folder of files into a run and log the outcome').filter((n) => n.type !== 'benchling-tenant')]);
-    await until('an input file per seeded run', () => fs.readdirSync(robotInputs).filter((f) => !f.endsWith('.part')).length >= SEED.runs.length, 30_000);
+    const inputFiles = () => fs.readdirSync(robotInputs, { recursive: true }).map(String).filter((f) => f.endsWith('.csv'));
+    await until('an input file per seeded run', () => inputFiles().length >= SEED.runs.length, 30_000);
+    assert.deepEqual(new Set(inputFiles().map((f) => path.dirname(f))), new Set(SEED.runs.map((r) => r.id)), 'one folder per run');
     write('logged-ok.csv');
     write('FAIL-logged.csv');
     await until('two outcome lines', () => fs.existsSync(outcomeLog) && fs.readFileSync(outcomeLog, 'utf8').trim().split('\n').length >= 2, 30_000);
