@@ -6,24 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as net from 'net';
 import * as path from 'path';
 import { BioafSim } from '../simulator/bioaf';
-import { readExample, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
+import { freePort, readExample, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir } from './support/nodered';
 
 const SECRET = 'whsec_e2e-test-secret-not-real-0000000000000000000';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('end to end: bioAF webhooks into a real Node-RED process (example 41)', () => {
   let sim: BioafSim;
