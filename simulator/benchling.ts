@@ -1197,7 +1197,7 @@ export class BenchlingSim {
       r('/assay-run-schemas/{id}', { GET: (c) => this.getRunSchema(c) }),
       r('/assay-runs', { GET: (c) => this.listAssayRuns(c) }),
       r('/assay-runs:bulk-get', { GET: (c) => this.bulkGetRuns(c) }),
-      r('/assay-runs/{id}', { GET: (c) => this.getAssayRun(c) }),
+      r('/assay-runs/{id}', { GET: (c) => this.getAssayRun(c), PATCH: (c) => this.patchAssayRun(c) }),
       r('/assay-runs/{id}/automation-input-generators', { GET: (c) => this.listGenerators(c) }),
       r('/automation-input-generators/{id}', {
         GET: (c) => this.getGenerator(c),
@@ -1590,6 +1590,23 @@ export class BenchlingSim {
   private getAssayRun(c: Ctx): Reply {
     const r = this.runs.get(c.params[0]);
     if (!r) throw unknownId('Assay run', c.params[0]);
+    return { status: 200, body: this.runJson(r) };
+  }
+
+  /** PATCH /assay-runs/{id} (AssayRunUpdate): field values merge into the run's fields. */
+  private patchAssayRun(c: Ctx): Reply {
+    const r = this.runs.get(c.params[0]);
+    if (!r) throw unknownId('Assay run', c.params[0]);
+    const body = (c.body ?? {}) as Record<string, unknown>;
+    for (const k of Object.keys(body)) if (k !== 'fields' && k !== 'equipmentId') throw badRequest(`Unknown field in AssayRunUpdate: ${k}.`);
+    const fields = body.fields;
+    if (fields !== undefined && (typeof fields !== 'object' || fields === null || Array.isArray(fields))) throw badRequest('fields must be an object.');
+    for (const [name, f] of Object.entries((fields ?? {}) as Record<string, unknown>)) {
+      if (typeof f !== 'object' || f === null || !('value' in f)) throw badRequest(`fields.${name} must be an object with a value.`);
+      const value = (f as { value: unknown }).value;
+      const text = value === null ? null : typeof value === 'string' ? value : JSON.stringify(value);
+      r.fields[name] = { value, type: typeof value === 'number' ? 'float' : 'text', isMulti: Array.isArray(value), displayValue: text, textValue: text };
+    }
     return { status: 200, body: this.runJson(r) };
   }
 

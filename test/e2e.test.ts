@@ -136,4 +136,15 @@ describe('end to end: the example flow in a real Node-RED process', () => {
     assert.equal(byFile['FAIL-logged.csv'].status, 'FAILED');
     await until('success archived', () => fs.existsSync(path.join(archive, 'logged-ok.csv')));
   });
+
+  test('example 08: benchling request reads the run and writes a field on it', async () => {
+    await red!.deploy(exampleFlow('08 - Record an outcome on the Benchling run').map((n) => (n.type === 'inject' ? { ...n, once: false } : n)));
+    const mark = readExample('08 - Record an outcome on the Benchling run').find((n) => n.name === 'mark the run processed')!;
+    const res = await fetch(`${red!.url}/inject/${mark.id}`, { method: 'POST' });
+    assert.equal(res.status, 200);
+    await until('the field written', () => {
+      const run = sim.benchling.getRun(SEED.runs[0].id) as { fields: Record<string, { value: unknown }> };
+      return run.fields['Pipeline status']?.value === 'processed by Node-RED';
+    });
+  });
 });
