@@ -2,30 +2,17 @@
  * The genie-command dialog in a real browser against a real Node-RED process with the pack: the
  * instrument list, the action list and the parameter form come from the tenant through the admin
  * endpoints (relative URLs), and the values typed into the form are saved on the node.
- * Skipped when no Chromium is installed (set CHROMIUM_PATH to point at one).
+ * Skipped on a developer machine without Chromium; in CI a missing Chromium fails (test/browser/support).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'fs';
-import * as net from 'net';
 import { startLabSimulator, LabSimulator, GENIE_SEED, DEFAULT_GENIE_TOKEN } from '../simulator';
 import { startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir } from './support/nodered';
+import { chromiumOrSkip, CHROMIUM_ARGS, freePort, requireChromium } from './browser/support';
 
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => p && fs.existsSync(p));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-describe('genie-command editor dialog', { skip: CHROMIUM ? false : 'no Chromium found (set CHROMIUM_PATH)' }, () => {
+describe('genie-command editor dialog', { skip: chromiumOrSkip() }, () => {
   let sim: LabSimulator;
   let red: NodeRedProcess;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -41,7 +28,7 @@ describe('genie-command editor dialog', { skip: CHROMIUM ? false : 'no Chromium 
     ]);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { chromium } = require('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await chromium.launch({ executablePath: requireChromium(), headless: true, args: CHROMIUM_ARGS });
   });
   after(async () => {
     await browser?.close();

@@ -5,7 +5,6 @@
  */
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
 import { PROJECT_ROOT } from '../../scripts/node-red-process';
 
@@ -54,16 +53,7 @@ export function requireChromium(): string {
 
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'];
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
+export { freePort } from '../../scripts/node-red-process';
 
 export interface PackResult {
   tarball: string;
