@@ -47,6 +47,18 @@ describe('OT-2 client', () => {
     assert.equal(h.robot_model, 'OT-2 Standard');
   });
 
+  test('auto generation: an emulator reporting api_version 0.0.0-dev but with robot_model is a runs robot; fixed settings skip /health', async () => {
+    const dev = await new OpentronsSim({ generation: 'runs', apiVersion: '0.0.0-dev' }).start();
+    try {
+      assert.equal(await clientFor(dev).generation(), 'runs');
+      const before = dev.requestLog.length;
+      assert.equal(await clientFor(dev, 'sessions').generation(), 'sessions');
+      assert.equal(dev.requestLog.length, before, 'no request when the generation is fixed');
+    } finally {
+      await dev.close();
+    }
+  });
+
   for (const gen of ['runs', 'sessions'] as const) {
     test(`${gen}: a whole run, cleaned up afterwards`, async () => {
       const sim = gen === 'runs' ? runs : sessions;

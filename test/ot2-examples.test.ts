@@ -108,7 +108,8 @@ describe('OT-2 examples', () => {
     assert.equal(upload.files.length, 2);
     assert.equal(upload.files[0].name, 'uses_worklist.py');
     assert.equal(upload.files[1].role, 'data');
-    const downloaded = fs.readdirSync(inputs).map((f) => fs.readFileSync(path.join(inputs, f)));
+    const files = (fs.readdirSync(inputs, { recursive: true }) as string[]).map((f) => path.join(inputs, f)).filter((f) => fs.statSync(f).isFile());
+    const downloaded = files.map((f) => fs.readFileSync(f));
     assert.ok(downloaded.some((b) => b.equals(upload.files[1].data)), 'the robot got the file Benchling generated, byte for byte');
   });
 });

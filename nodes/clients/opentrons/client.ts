@@ -130,6 +130,9 @@ export class OpentronsClient {
     if (this.generationSetting !== 'auto') return this.generationSetting;
     if (this.detected) return this.detected;
     const h = await this.health(o);
+    // robot_model exists from 5.0.0 on (reference §0.2): a development build reporting
+    // api_version "0.0.0-dev" is a runs-API robot too.
+    if (typeof h.robot_model === 'string' && h.robot_model) return (this.detected = 'runs');
     const major = Number(/^\s*(\d+)/.exec(String(h.api_version ?? ''))?.[1]);
     if (!Number.isFinite(major)) {
       throw new LabError('BAD_RESPONSE', `OT-2 GET /health: unrecognised api_version "${h.api_version}"; set the API generation in the ot2-robot config node`);
@@ -150,6 +153,10 @@ export class OpentronsClient {
     // POST /protocols is idempotent: the identical file set returns 200 with the same id (§2.1).
     const res = await this.http.request<{ data: Protocol }>({ method: 'POST', path: '/protocols', body: multipartBody(parts), idempotent: true, timeoutMs: 120_000, signal: extra.signal, onWait: extra.onWait });
     return { protocol: res.data.data, reused: res.status === 200 };
+  }
+
+  async listProtocols(o: Opts = {}): Promise<Protocol[]> {
+    return (await this.req<{ data: Protocol[] }>({ method: 'GET', path: '/protocols', ...o })).data ?? [];
   }
 
   async getProtocol(id: string, o: Opts = {}): Promise<Protocol> {

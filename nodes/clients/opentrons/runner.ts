@@ -10,6 +10,7 @@
  * the shared poller; a robot that drops off the network is polled until it is back (or until the
  * offline limit). Usable without Node-RED.
  */
+import * as crypto from 'crypto';
 import * as path from 'path';
 import { LabError, isCancelled } from '../../lib/http/errors';
 import { isTransient, pollUntil } from '../../lib/poll';
@@ -46,6 +47,11 @@ export interface RunRecord {
   generation: Generation;
   baseUrl: string;
   protocolId?: string;
+  /**
+   * Set before the upload, so that a crash while it is in flight can still find the protocol:
+   * runs API — the `key` the protocol is uploaded with; 4.x — the protocol id (the file stem).
+   */
+  pendingProtocol?: string;
   runId?: string;
   started: boolean;
   startedAtMs?: number;
@@ -190,7 +196,8 @@ export class ProtocolRunner {
     }
     const generation = await this.client.generation(this.rq);
     this.generationUsed = generation;
-    this.record = { generation, baseUrl: this.client.baseUrl, started: false, keep: !!req.keep, createdAt: new Date().toISOString() };
+    const pendingProtocol = generation === 'runs' ? `labwire-${crypto.randomUUID()}` : protocol.name.replace(/\.[^.]*$/, '');
+    this.setRecord({ generation, baseUrl: this.client.baseUrl, started: false, keep: !!req.keep, createdAt: new Date().toISOString(), pendingProtocol });
     try {
       return generation === 'runs' ? await this.runOnRuns(protocol, support, req) : await this.runOnSessions(protocol, support, req);
     } catch (err) {
@@ -201,27 +208,62 @@ export class ProtocolRunner {
     }
   }
 
-  /** Follows a run recorded before a restart to its end, then cleans up as the record says. */
+  /**
+   * Follows a run recorded before a restart to its end, then cleans up as the record says. The
+   * record may lag behind the robot (Node-RED stopped while a request was in flight), so the
+   * robot is asked: a run it has started is followed; one it has not is never started now (the
+   * message that asked for it is gone) — what was created is removed.
+   */
   async attach(record: RunRecord): Promise<RunOutcome> {
     this.record = { ...record };
     this.ids = { protocolId: record.protocolId, runId: record.runId };
     this.generationUsed = record.generation;
     this.startedAtMs = record.startedAtMs;
-    if (!record.runId || !record.started) {
-      // Node-RED stopped before the start was sent: never start it now (the message that asked
-      // for it is gone); remove what was created.
-      if (record.runId && record.generation === 'runs') await this.client.runAction(record.runId, 'stop', this.rq).catch(() => undefined);
-      const warnings = record.keep ? [] : await this.cleanup(record.generation, record.runId, record.protocolId);
+    const g = record.generation;
+    let { protocolId, runId } = record;
+    if (!protocolId && record.pendingProtocol) {
+      protocolId =
+        g === 'runs'
+          ? (await this.client.listProtocols(this.rq)).find((p) => p.key === record.pendingProtocol)?.id
+          : (await this.client.listLegacyProtocols(this.rq)).find((p) => p.id === record.pendingProtocol)?.id;
+    }
+    if (!runId && protocolId) {
+      runId =
+        g === 'runs'
+          ? (await this.client.listRuns(this.rq)).find((r) => r.protocolId === protocolId)?.id
+          : (await this.client.listSessions(this.rq)).find((x) => x.details.protocolId === protocolId)?.id;
+    }
+    this.ids = { protocolId, runId };
+    this.setRecord({ protocolId, runId });
+    let started = record.started;
+    if (runId && !started) {
+      try {
+        if (g === 'runs') {
+          const run = await this.client.getRun(runId, this.rq);
+          started = run.actions?.some((a) => a.actionType === 'play') || run.status !== 'idle';
+        } else {
+          const x = await this.client.getSession(runId, this.rq);
+          started = x.details.events.some((e) => e.source === 'sessionCommand' && e.event === 'protocol.startRun');
+        }
+      } catch (err) {
+        if (!(err instanceof LabError && err.status === 404)) throw err;
+        runId = undefined;
+      }
+      if (started) this.setRecord({ started: true });
+    }
+    if (!runId || !started) {
+      if (runId && g === 'runs') await this.client.runAction(runId, 'stop', this.rq).catch(() => undefined);
+      const warnings = record.keep ? [] : await this.cleanup(g, runId, protocolId);
       this.setRecord(null);
       return this.outcome('stopped', 'stopped', { warnings, errors: [{ type: 'NotStarted', detail: 'Node-RED stopped before the run was started; nothing ran' }] });
     }
     try {
-      if (record.generation === 'runs') return await this.followRuns(record.runId, record.protocolId, record.keep);
-      return await this.followSession(record.runId, record.protocolId!, record.keep, true);
+      if (g === 'runs') return await this.followRuns(runId, protocolId, record.keep);
+      return await this.followSession(runId, protocolId!, record.keep, true);
     } catch (err) {
       if (err instanceof LabError && err.status === 404) {
         this.setRecord(null);
-        throw new LabError('TASK_FAILED', `the run that was in progress before Node-RED restarted (${record.runId}) is no longer on the robot; its outcome is unknown`, { status: 404 });
+        throw new LabError('TASK_FAILED', `the run that was in progress before Node-RED restarted (${runId}) is no longer on the robot; its outcome is unknown`, { status: 404 });
       }
       throw err;
     }
@@ -244,11 +286,32 @@ export class ProtocolRunner {
   /** Cancels the run: before the start, it is simply not started; after, the robot is told to stop. */
   async cancel(signal?: AbortSignal): Promise<void> {
     this.cancelRequested = true;
+    // A start on its way is let through first, then stopped (it may already be running).
+    for (let waited = 0; this.record && !this.record.started && this.startInFlight && waited < 30_000; waited += 20) await sleep(20, signal ?? this.o.signal);
     const r = this.record;
-    if (!r?.runId || !r.started) return;
-    const o = { signal: signal ?? this.o.signal };
-    if (r.generation === 'runs') await this.client.runAction(r.runId, 'stop', o);
-    else await this.client.sessionCommand(r.runId, 'protocol.cancel', o);
+    if (!r?.runId || !r.started || this.stopSent) return;
+    this.stopSent = true;
+    await this.sendStop(r.generation, r.runId, signal ?? this.o.signal);
+  }
+
+  private stopSent = false;
+
+  private async sendStop(g: Generation, runId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      if (g === 'runs') await this.client.runAction(runId, 'stop', { signal });
+      else await this.client.sessionCommand(runId, 'protocol.cancel', { signal });
+    } catch (err) {
+      // Already ending (409 / 403 "during state 'finished'"): nothing left to stop.
+      if (!(err instanceof LabError && (err.status === 409 || err.status === 403))) throw err;
+    }
+  }
+
+  /** A cancel that arrived while the start was being sent, before it was known to have started. */
+  private async stopIfCancelled(g: Generation, runId: string): Promise<void> {
+    if (this.cancelRequested && !this.stopSent) {
+      this.stopSent = true;
+      await this.sendStop(g, runId, this.o.signal);
+    }
   }
 
   /** The started run; a control that arrives while the start is on its way waits for it. */
@@ -273,7 +336,7 @@ export class ProtocolRunner {
     }
     await this.ensureRobotFree();
     this.progress({ phase: 'uploading' });
-    const { protocol: p } = await this.client.uploadProtocol([protocol, ...support], { runTimeParameterValues: req.runTimeParameterValues, ...this.rq });
+    const { protocol: p } = await this.client.uploadProtocol([protocol, ...support], { runTimeParameterValues: req.runTimeParameterValues, key: this.record?.pendingProtocol, ...this.rq });
     this.setRecord({ protocolId: p.id });
 
     // Wait for the analysis: a protocol that does not analyse never touches the robot.
@@ -326,6 +389,7 @@ export class ProtocolRunner {
     } finally {
       this.startInFlight = false;
     }
+    await this.stopIfCancelled('runs', runId);
   }
 
   private async startRunsOnce(runId: string): Promise<void> {
@@ -468,6 +532,7 @@ export class ProtocolRunner {
     } finally {
       this.startInFlight = false;
     }
+    await this.stopIfCancelled('sessions', sessionId);
   }
 
   private async startSessionOnce(sessionId: string): Promise<void> {

@@ -1,0 +1,81 @@
+/**
+ * The ot2-run and ot2-robot dialogs in a real browser against a real Node-RED process with the
+ * pack: the dialogs open without script errors, the typed inputs (with the custom "none" type) are
+ * there, help and labels come from the catalogues, and edited values are saved on the node.
+ * Skipped when no Chromium is installed (set CHROMIUM_PATH to point at one).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'fs';
+import * as net from 'net';
+import { startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
+import { tempDir } from './support/nodered';
+
+const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => p && fs.existsSync(p));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+describe('ot2 editor dialogs', { skip: CHROMIUM ? false : 'no Chromium found (set CHROMIUM_PATH)' }, () => {
+  let red: NodeRedProcess;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let browser: any;
+
+  before(async () => {
+    red = await startNodeRed({ userDir: tempDir('ot2-editor'), port: await freePort() });
+    await red.deploy([
+      { id: 'tab1', type: 'tab', label: 'ot2' },
+      { id: 'robot1', type: 'ot2-robot', name: 'bench robot', host: '127.0.0.1', port: 31950, generation: 'auto', timeout: 15 },
+      { id: 'run1', type: 'ot2-run', z: 'tab1', robot: 'robot1', protocol: 'payload', protocolType: 'msg', protocolName: 'filename', protocolNameType: 'msg', supportFiles: '', supportFilesType: 'none', parameters: 'runTimeParameters', parametersType: 'msg', x: 200, y: 100, wires: [[], []] },
+    ]);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { chromium } = require('playwright-core');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+  after(async () => {
+    await browser?.close();
+    await red?.stop();
+  });
+
+  test('ot2-run dialog: typed inputs incl. "none", labels from the catalogue, values saved', async () => {
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e: Error) => pageErrors.push(e.message));
+    await page.goto(red.url);
+    await page.waitForFunction(() => (globalThis as any).RED?.nodes?.node('run1'), null, { timeout: 30_000 });
+    await page.evaluate(() => (globalThis as any).RED.editor.edit((globalThis as any).RED.nodes.node('run1')));
+    await page.waitForSelector('#node-input-protocol', { state: 'attached', timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelectorAll('.red-ui-typedInput-container').length >= 4, null, { timeout: 15_000 });
+    const labels = await page.$$eval('.red-ui-editor label span[data-i18n]', (ls: HTMLElement[]) => ls.map((l) => l.textContent));
+    assert.ok(labels.includes('Support files') && labels.includes('On stop/redeploy'), labels.join(' | '));
+    const supportType = await page.evaluate(() => (globalThis as any).$('#node-input-supportFiles').typedInput('type'));
+    assert.equal(supportType, 'none');
+    await page.evaluate(() => {
+      const $ = (globalThis as any).$;
+      $('#node-input-protocol').typedInput('type', 'str');
+      $('#node-input-protocol').typedInput('value', '/data/protocols/normalise.py');
+      $('#node-input-onClose').val('stop');
+    });
+    await page.click('#node-dialog-ok');
+    const saved = await page.evaluate(() => {
+      const n = (globalThis as any).RED.nodes.node('run1');
+      return { protocol: n.protocol, protocolType: n.protocolType, onClose: n.onClose, supportFilesType: n.supportFilesType };
+    });
+    assert.deepEqual(saved, { protocol: '/data/protocols/normalise.py', protocolType: 'str', onClose: 'stop', supportFilesType: 'none' });
+    // the config node's dialog
+    await page.evaluate(() => (globalThis as any).RED.editor.editConfig('', 'ot2-robot', 'robot1'));
+    await page.waitForSelector('#node-config-input-generation', { timeout: 15_000 });
+    const options = await page.$$eval('#node-config-input-generation option', (os: HTMLOptionElement[]) => os.map((o) => o.textContent));
+    assert.deepEqual(options, ['auto (ask the robot)', '4.x sessions (robot software 4.x)', 'runs (robot software 5.x – 8.x)']);
+    assert.deepEqual(pageErrors, []);
+    await page.close();
+  });
+});
