@@ -544,7 +544,8 @@ describe('benchling simulator', () => {
       const ok = await fetch(u.body.downloadURL);
       assert.equal(ok.status, 200);
       assert.equal(await ok.text(), CSV);
-      const tampered = await fetch(u.body.downloadURL.replace(/sig=./, 'sig=0'));
+      // Change the signature's first character to a different one (a fixed '0' would be a no-op 1 time in 16).
+      const tampered = await fetch(u.body.downloadURL.replace(/sig=(.)/, (_m: string, c: string) => `sig=${c === '0' ? '1' : '0'}`));
       assert.equal(tampered.status, 403);
       await sleep(Math.max(0, u.body.expiresAt * 1000 - Date.now()) + 100);
       const late = await fetch(u.body.downloadURL);
