@@ -2,29 +2,16 @@
  * The ot2-run and ot2-robot dialogs in a real browser against a real Node-RED process with the
  * pack: the dialogs open without script errors, the typed inputs (with the custom "none" type) are
  * there, help and labels come from the catalogues, and edited values are saved on the node.
- * Skipped when no Chromium is installed (set CHROMIUM_PATH to point at one).
+ * Skipped on a developer machine without Chromium; in CI a missing Chromium fails (test/browser/support).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'fs';
-import * as net from 'net';
 import { startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir } from './support/nodered';
+import { chromiumOrSkip, CHROMIUM_ARGS, freePort, requireChromium } from './browser/support';
 
-const CHROMIUM = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => p && fs.existsSync(p));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-describe('ot2 editor dialogs', { skip: CHROMIUM ? false : 'no Chromium found (set CHROMIUM_PATH)' }, () => {
+describe('ot2 editor dialogs', { skip: chromiumOrSkip() }, () => {
   let red: NodeRedProcess;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let browser: any;
@@ -38,7 +25,7 @@ describe('ot2 editor dialogs', { skip: CHROMIUM ? false : 'no Chromium found (se
     ]);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { chromium } = require('playwright-core');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await chromium.launch({ executablePath: requireChromium(), headless: true, args: CHROMIUM_ARGS });
   });
   after(async () => {
     await browser?.close();
