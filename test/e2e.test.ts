@@ -129,9 +129,9 @@ describe('end to end: the example flow in a real Node-RED process', () => {
     assert.deepEqual(new Set(inputFiles().map((f) => path.dirname(f))), new Set(SEED.runs.map((r) => r.id)), 'one folder per run');
     write('logged-ok.csv');
     write('FAIL-logged.csv');
-    await until('two outcome lines', () => fs.existsSync(outcomeLog) && fs.readFileSync(outcomeLog, 'utf8').trim().split('\n').length >= 2, 30_000);
-    const lines = fs.readFileSync(outcomeLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-    const byFile = Object.fromEntries(lines.map((l) => [l.file, l]));
+    const outcomes = () => (fs.existsSync(outcomeLog) ? fs.readFileSync(outcomeLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : []);
+    await until('an outcome line for each file', () => ['logged-ok.csv', 'FAIL-logged.csv'].every((f) => outcomes().some((l) => l.file === f)), 30_000);
+    const byFile = Object.fromEntries(outcomes().map((l) => [l.file, l]));
     assert.equal(byFile['logged-ok.csv'].status, 'SUCCEEDED');
     assert.equal(byFile['FAIL-logged.csv'].status, 'FAILED');
     await until('success archived', () => fs.existsSync(path.join(archive, 'logged-ok.csv')));
