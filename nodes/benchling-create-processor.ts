@@ -14,7 +14,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { AutomationOutputProcessor } from './clients/benchling/types';
 import { Journal, stateFilePath } from './lib/journal';
 import { badInput } from './lib/http/errors';
-import { configNode, handleInput, requireString } from './lib/node-red';
+import { configNode, handleInput, requireString, translator, waitStatus } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
 interface CreateProcessorDef extends NodeDef {
@@ -41,6 +41,7 @@ export = function (RED: NodeAPI): void {
   function BenchlingCreateProcessor(this: Node, def: CreateProcessorDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'benchling-create-processor');
     const journal = Journal.open<ProcessorRecord>(stateFilePath(RED.settings.userDir as string, 'benchling-create-processor', node.id));
 
     handleInput(
@@ -51,7 +52,7 @@ export = function (RED: NodeAPI): void {
         const configName = await requireString(RED, node, 'automation file config name', def.configName, def.configNameType, msg);
         const fileId = await requireString(RED, node, 'file id', def.fileId || 'blobId', def.fileIdType || 'msg', msg);
         const client = tenant.client();
-        const onWait = (reason: string) => status('yellow', reason, 'ring');
+        const onWait = waitStatus(t, status);
         const key = `${assayRunId}|${configName}|${fileId}`;
 
         let rec = journal.get(key);
@@ -66,10 +67,10 @@ export = function (RED: NodeAPI): void {
           if (failed.status === 'FAILED' && !rec) {
             msg.recoveredFrom = failedId;
             if (def.recovery === 'archive') {
-              status('blue', 'archiving failed processor');
+              status('blue', t('status.archiving', 'archiving failed processor'));
               await client.archiveOutputProcessors([failedId], 'Made in error', signal);
             } else {
-              status('blue', 'replacing the file');
+              status('blue', t('status.replacingFile', 'replacing the file'));
               journal.set(key, { at: new Date().toISOString() }); // a crash from here on is recovered by lookup
               processor = await client.updateOutputProcessorFile(failedId, fileId, signal);
             }
@@ -77,11 +78,11 @@ export = function (RED: NodeAPI): void {
         }
         if (rec && !processor) {
           // A create was sent but its answer never recorded (crash): look before creating again.
-          status('blue', 'checking for processor');
+          status('blue', t('status.checking', 'checking for processor'));
           processor = await client.findOutputProcessor(assayRunId, configName, fileId, signal);
         }
         if (!processor) {
-          status('blue', 'creating processor');
+          status('blue', t('status.creating', 'creating processor'));
           journal.set(key, { at: new Date().toISOString() });
           processor = await client.createOutputProcessor(
             { assayRunId, automationFileConfigName: configName, fileId, completeWithErrors: !!def.completeWithErrors },
@@ -95,7 +96,7 @@ export = function (RED: NodeAPI): void {
         }
         let taskId = rec!.taskId;
         if (!taskId) {
-          status('blue', 'starting processing');
+          status('blue', t('status.starting', 'starting processing'));
           taskId = await client.processOutput(processor.id, signal, onWait);
           journal.set(key, { processor, taskId, at: new Date().toISOString() });
         }
@@ -108,7 +109,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
       },
       {
-        doneStatus: (msg) => `processing ${String(msg.processorId)}`,
+        doneStatus: (msg) => t('status.processing', 'processing __id__', { id: String(msg.processorId) }),
         onClose: () => journal.close(),
       },
     );

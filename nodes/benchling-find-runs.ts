@@ -5,7 +5,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AssayRun } from './clients/benchling/types';
 import type { BenchlingTenantNode } from './lib/config-nodes';
-import { configNode, evaluateProperty, handleInput, requireString } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, requireString, translator, waitStatus } from './lib/node-red';
 
 interface FindRunsDef extends NodeDef {
   tenant: string;
@@ -20,15 +20,17 @@ export = function (RED: NodeAPI): void {
   function BenchlingFindRuns(this: Node, def: FindRunsDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'benchling-find-runs');
     handleInput(
       node,
       async ({ msg, send, signal, status }) => {
         const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
+        const onWait = waitStatus(t, status);
         const schemaId = await requireString(RED, node, 'run schema id', def.schemaId, def.schemaIdType, msg);
         const entryValue = def.entryId ? await evaluateProperty(RED, node, def.entryId, def.entryIdType || 'str', msg) : undefined;
         const entryId = typeof entryValue === 'string' && entryValue.trim() ? entryValue.trim() : undefined;
-        status('blue', 'listing runs');
-        let runs: AssayRun[] = await client.listAssayRuns(schemaId, { signal });
+        status('blue', t('status.listing', 'listing runs'));
+        let runs: AssayRun[] = await client.listAssayRuns(schemaId, { signal, onWait });
         // The API has no entry filter; Benchling's guide matches entryId on the client.
         if (entryId) runs = runs.filter((r) => r.entryId === entryId);
         msg.schemaId = schemaId;
@@ -47,7 +49,7 @@ export = function (RED: NodeAPI): void {
           send(out);
         });
       },
-      { doneStatus: (msg) => `${String(msg.count)} runs` },
+      { doneStatus: (msg) => t('status.found', '__count__ runs', { count: String(msg.count) }) },
     );
   }
   RED.nodes.registerType('benchling-find-runs', BenchlingFindRuns as never);

@@ -10,7 +10,7 @@ import type { AutomationInputGenerator } from './clients/benchling/types';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 import { badInput, LabError } from './lib/http/errors';
 import { safeFileName } from './lib/files';
-import { configNode, evaluateProperty, handleInput, requireString, secondsSetting } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, requireString, secondsSetting, translator, waitStatus } from './lib/node-red';
 
 interface GenerateInputDef extends NodeDef {
   tenant: string;
@@ -28,6 +28,7 @@ export = function (RED: NodeAPI): void {
   function BenchlingGenerateInput(this: Node, def: GenerateInputDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'benchling-generate-input');
     const intervalMs = secondsSetting('poll interval', def.interval, 2, 0.01);
     const timeoutMs = secondsSetting('timeout', def.timeout, 600, 0.01);
 
@@ -44,7 +45,7 @@ export = function (RED: NodeAPI): void {
           if (!folder) throw badInput('an output folder is needed to write the input file to (or choose "msg.payload")');
         }
 
-        status('blue', 'finding generator');
+        status('blue', t('status.finding', 'finding generator'));
         const generators = await client.listInputGenerators(runId, signal);
         const names = generators.map((g) => g.automationFileConfig?.name ?? g.id);
         let generator: AutomationInputGenerator | undefined;
@@ -58,14 +59,15 @@ export = function (RED: NodeAPI): void {
           );
         }
 
-        status('blue', 'generating');
-        const taskId = await client.generateInput(generator.id, signal, (r) => status('yellow', r, 'ring'));
+        status('blue', t('status.generating', 'generating'));
+        const taskId = await client.generateInput(generator.id, signal, waitStatus(t, status));
         const task = await client.waitForTask<AutomationInputGenerator>(taskId, {
           intervalMs,
           maxIntervalMs: Math.max(intervalMs, 10_000),
           timeoutMs,
           signal,
-          onPoll: ({ attempt }) => status('blue', `generating (${attempt})`),
+          onWait: waitStatus(t, status),
+          onPoll: ({ attempt }) => status('blue', t('status.generatingAttempt', 'generating (__attempt__)', { attempt })),
         });
         if (task.status === 'FAILED') {
           throw new LabError('TASK_FAILED', `input file generation for run ${runId} failed: ${task.message ?? 'no message'}`);
@@ -73,7 +75,7 @@ export = function (RED: NodeAPI): void {
         const file = task.response?.file;
         if (!file?.id) throw new LabError('BAD_RESPONSE', `Benchling generated no file for run ${runId} (task ${taskId})`);
 
-        status('blue', 'downloading');
+        status('blue', t('status.downloading', 'downloading'));
         const name = safeFileName(file.name || `${generator.id}.csv`);
         if (def.output === 'payload') {
           const { buffer } = await client.downloadBlob(file.id, { signal });
@@ -95,7 +97,7 @@ export = function (RED: NodeAPI): void {
         msg.inputGenerator = task.response;
         send(msg);
       },
-      { doneStatus: (msg) => `generated ${path.basename(String(msg.filename ?? ''))}` },
+      { doneStatus: (msg) => t('status.generated', 'generated __name__', { name: path.basename(String(msg.filename ?? '')) }) },
     );
   }
   RED.nodes.registerType('benchling-generate-input', BenchlingGenerateInput as never);

@@ -5,7 +5,7 @@
  * a normal outcome a flow routes.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { configNode, handleInput, Msg, requireString, secondsSetting } from './lib/node-red';
+import { configNode, handleInput, Msg, requireString, secondsSetting, translator, waitStatus } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
 interface PollTaskDef extends NodeDef {
@@ -39,6 +39,7 @@ export = function (RED: NodeAPI): void {
   function BenchlingPollTask(this: Node, def: PollTaskDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'benchling-poll-task');
     const intervalMs = secondsSetting('poll interval', def.interval, 5, 0.01);
     const maxIntervalMs = Math.max(intervalMs, secondsSetting('longest poll interval', def.maxInterval, 30, 0.01));
     const timeoutMs = secondsSetting('timeout', def.timeout, 1800, 0.01);
@@ -48,16 +49,18 @@ export = function (RED: NodeAPI): void {
       async ({ msg, send, signal, status }) => {
         const tenant = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant');
         const taskId = await requireString(RED, node, 'task id', def.taskId || 'taskId', def.taskIdType || 'msg', msg);
-        status('blue', 'polling');
+        status('blue', t('status.polling', 'polling'));
         const task = await tenant.client().waitForTask(taskId, {
           intervalMs,
           maxIntervalMs,
           factor: 1.5,
           timeoutMs,
           signal,
-          onWait: (reason) => status('yellow', reason, 'ring'),
+          onWait: waitStatus(t, status),
           onPoll: ({ attempt, error }) =>
-            status(error ? 'yellow' : 'blue', error ? `poll ${attempt}: ${error.code.toLowerCase()}, retrying` : `polling (${attempt})`, error ? 'ring' : 'dot'),
+            error
+              ? status('yellow', t('status.pollRetrying', 'poll __attempt__ failed, retrying', { attempt }), 'ring')
+              : status('blue', t('status.pollingAttempt', 'polling (__attempt__)', { attempt })),
         });
         msg.taskId = taskId;
         msg.task = task;

@@ -9,7 +9,7 @@ import type { BenchlingTenantNode } from './lib/config-nodes';
 import type { Method } from './lib/http/client';
 import { badInput } from './lib/http/errors';
 import { checkApiPath } from './clients/benchling/client';
-import { configNode, handleInput, requireString } from './lib/node-red';
+import { configNode, handleInput, requireString, translator, waitStatus } from './lib/node-red';
 
 interface RequestDef extends NodeDef {
   tenant: string;
@@ -24,6 +24,7 @@ export = function (RED: NodeAPI): void {
   function BenchlingRequest(this: Node, def: RequestDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'benchling-request');
     handleInput(
       node,
       async ({ msg, send, signal, status }) => {
@@ -41,7 +42,7 @@ export = function (RED: NodeAPI): void {
           query,
           json: hasBody ? msg.payload : undefined,
           signal,
-          onWait: (r) => status('yellow', r, 'ring'),
+          onWait: waitStatus(t, status),
         });
         msg.payload = res.data;
         msg.statusCode = res.status;

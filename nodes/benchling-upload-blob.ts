@@ -14,7 +14,7 @@ import { abortMultipart, UploadOptions, UploadResult } from './clients/benchling
 import type { Blob, BlobType } from './clients/benchling/types';
 import { badInput } from './lib/http/errors';
 import { Journal, stateFilePath } from './lib/journal';
-import { configNode, evaluateProperty, handleInput, Msg } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, Msg, translator, waitStatus } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
 interface UploadBlobDef extends NodeDef {
@@ -47,6 +47,7 @@ export = function (RED: NodeAPI): void {
   function BenchlingUploadBlob(this: Node, def: UploadBlobDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'benchling-upload-blob');
     const journal = Journal.open<UploadRecord>(stateFilePath(RED.settings.userDir as string, 'benchling-upload-blob', node.id));
 
     const leftovers = [...journal.entries()].filter(([, r]) => r.state === 'uploading');
@@ -74,8 +75,8 @@ export = function (RED: NodeAPI): void {
           mimeType: def.mimeType || undefined,
           type: def.blobType === 'VISUALIZATION' ? 'VISUALIZATION' : 'RAW_FILE',
           signal,
-          onProgress: (sent, total) => status('blue', `uploading ${Math.floor((100 * sent) / total)} %`),
-          onWait: (reason) => status('yellow', reason, 'ring'),
+          onProgress: (sent, total) => status('blue', t('status.uploading', 'uploading __percent__ %', { percent: Math.floor((100 * sent) / total) })),
+          onWait: waitStatus(t, status),
         };
         let result: UploadResult;
         let reused = false;
@@ -108,7 +109,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
       },
       {
-        doneStatus: (msg: Msg) => `uploaded ${(msg.payload as Blob)?.name ?? ''}`,
+        doneStatus: (msg: Msg) => t('status.uploaded', 'uploaded __name__', { name: (msg.payload as Blob)?.name ?? '' }),
         onClose: () => journal.close(),
       },
     );

@@ -117,7 +117,7 @@ export = function (RED: NodeAPI): void {
             node.warn(`could not record the run's progress: ${(err as Error).message}`);
           }
         },
-        onWait: (reason) => status('yellow', /network error|timeout/.test(reason) ? 'robot unreachable, retrying' : reason, 'ring'),
+        onWait: (reason, _ms, code) => status('yellow', code === 'retry-network' || code === 'retry-timeout' ? 'robot unreachable, retrying' : reason, 'ring'),
       });
     }
 

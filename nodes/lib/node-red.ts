@@ -6,6 +6,7 @@
  * is closed (redeploy, stop), through an AbortSignal.
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { OnWait, WaitReason } from './http/client';
 import { badInput, describeError } from './http/errors';
 
 export type Msg = NodeMessageInFlow & Record<string, unknown>;
@@ -172,4 +173,40 @@ export function lazyClient<C extends { close(): void }>(node: Node, make: () => 
     done();
   });
   return () => (client ??= make());
+}
+
+export type Translate = (key: string, fallback: string, vars?: Record<string, string | number>) => string;
+
+/**
+ * Text from a node's message catalogue (`<type>.<key>`, `__name__` placeholders), so status
+ * texts follow the editor's language; the English fallback serves where no catalogue is loaded.
+ */
+export function translator(RED: NodeAPI, type: string): Translate {
+  return (key, fallback, vars = {}) => {
+    const full = `${type}.${key}`;
+    let text: string | undefined;
+    try {
+      text = RED._(full, vars);
+    } catch {
+      text = undefined;
+    }
+    if (!text || text === full) text = fallback.replace(/__(\w+)__/g, (m, v: string) => (v in vars ? String(vars[v]) : m));
+    return text;
+  };
+}
+
+const WAIT_TEXT: Record<WaitReason, [string, string]> = {
+  'rate-limit': ['status.waitRateLimit', 'waiting for rate limit'],
+  unavailable: ['status.waitUnavailable', 'service unavailable, waiting'],
+  'retry-network': ['status.retryNetwork', 'network error, retrying'],
+  'retry-timeout': ['status.retryTimeout', 'no answer, retrying'],
+  'retry-status': ['status.retryServer', 'server error, retrying'],
+};
+
+/** An `onWait` that shows the shared HTTP client's waits as a yellow ring, in the node's language. */
+export function waitStatus(t: Translate, status: (fill: StatusFill, text: string, shape?: 'dot' | 'ring') => void): OnWait {
+  return (_reason, _ms, code) => {
+    const [key, fallback] = WAIT_TEXT[code];
+    status('yellow', t(key, fallback), 'ring');
+  };
 }

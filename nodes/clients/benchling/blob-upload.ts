@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
 import { badInput, LabError } from '../../lib/http/errors';
-import type { HttpClient, StreamBody } from '../../lib/http/client';
+import type { HttpClient, OnWait, StreamBody } from '../../lib/http/client';
 import type { Blob, BlobPart, BlobType } from './types';
 
 /** Largest file sent as one `POST /blobs`. */
@@ -43,7 +43,7 @@ export interface UploadOptions {
   type?: BlobType;
   signal?: AbortSignal;
   onProgress?: (sentBytes: number, totalBytes: number) => void;
-  onWait?: (reason: string, ms: number) => void;
+  onWait?: OnWait;
   /** Called as soon as a multipart upload has a blob id (so it can be recorded durably). */
   onMultipartStarted?: (blobId: string) => void;
 }

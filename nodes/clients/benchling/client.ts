@@ -3,7 +3,7 @@
  * All traffic goes through the shared HttpClient (retries, per-tenant governor, proxy, CA).
  */
 import { createHash } from 'crypto';
-import { HttpClient, HttpClientOptions } from '../../lib/http/client';
+import { HttpClient, HttpClientOptions, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
 import { governorFor } from '../../lib/http/governor';
 import type { NetworkOptions } from '../../lib/http/network';
@@ -134,12 +134,12 @@ export class BenchlingClient {
     return uploadBuffer(this.http, bytes, o);
   }
 
-  async createOutputProcessor(body: AutomationOutputProcessorCreate, signal?: AbortSignal, onWait?: (r: string, ms: number) => void): Promise<AutomationOutputProcessor> {
+  async createOutputProcessor(body: AutomationOutputProcessorCreate, signal?: AbortSignal, onWait?: OnWait): Promise<AutomationOutputProcessor> {
     const res = await this.http.request<AutomationOutputProcessor>({ method: 'POST', path: '/automation-output-processors', json: body, signal, onWait });
     return res.data;
   }
 
-  async processOutput(processorId: string, signal?: AbortSignal, onWait?: (r: string, ms: number) => void): Promise<string> {
+  async processOutput(processorId: string, signal?: AbortSignal, onWait?: OnWait): Promise<string> {
     const res = await this.http.request<{ taskId: string }>({
       method: 'POST',
       path: `/automation-output-processors/${encodeURIComponent(processorId)}:process-output`,
@@ -173,7 +173,7 @@ export class BenchlingClient {
     return res.data;
   }
 
-  async getTask<R = unknown>(taskId: string, signal?: AbortSignal, onWait?: (r: string, ms: number) => void): Promise<AsyncTask<R>> {
+  async getTask<R = unknown>(taskId: string, signal?: AbortSignal, onWait?: OnWait): Promise<AsyncTask<R>> {
     const res = await this.http.request<AsyncTask<R>>({ method: 'GET', path: `/tasks/${encodeURIComponent(taskId)}`, signal, onWait });
     const status = res.data?.status;
     if (status !== 'RUNNING' && status !== 'SUCCEEDED' && status !== 'FAILED') {
@@ -183,7 +183,7 @@ export class BenchlingClient {
   }
 
   /** Follows a task with the shared poller until SUCCEEDED or FAILED. */
-  waitForTask<R = unknown>(taskId: string, o: Omit<PollOptions, 'what'> & { onWait?: (r: string, ms: number) => void }): Promise<AsyncTask<R>> {
+  waitForTask<R = unknown>(taskId: string, o: Omit<PollOptions, 'what'> & { onWait?: OnWait }): Promise<AsyncTask<R>> {
     return pollUntil(
       () => this.getTask<R>(taskId, o.signal, o.onWait),
       (t) => t.status !== 'RUNNING',
@@ -192,8 +192,8 @@ export class BenchlingClient {
   }
 
   /** All assay runs of a schema, following `nextToken` to the end. */
-  listAssayRuns(schemaId: string, o: { signal?: AbortSignal; pageSize?: number } = {}): Promise<AssayRun[]> {
-    return this.allPages<AssayRun>('/assay-runs', 'assayRuns', { schemaId, pageSize: o.pageSize ?? 100 }, o.signal);
+  listAssayRuns(schemaId: string, o: { signal?: AbortSignal; pageSize?: number; onWait?: OnWait } = {}): Promise<AssayRun[]> {
+    return this.allPages<AssayRun>('/assay-runs', 'assayRuns', { schemaId, pageSize: o.pageSize ?? 100 }, o.signal, o.onWait);
   }
 
   /** Run schemas with their input and output file config names (for the editor's pickers). */
@@ -211,7 +211,7 @@ export class BenchlingClient {
     );
   }
 
-  async generateInput(generatorId: string, signal?: AbortSignal, onWait?: (r: string, ms: number) => void): Promise<string> {
+  async generateInput(generatorId: string, signal?: AbortSignal, onWait?: OnWait): Promise<string> {
     const res = await this.http.request<{ taskId: string }>({
       method: 'POST',
       path: `/automation-input-generators/${encodeURIComponent(generatorId)}:generate-input`,
@@ -285,11 +285,11 @@ export class BenchlingClient {
   }
 
   /** Every item of a `nextToken`-paged list. */
-  private async allPages<T>(path: string, key: string, query: Record<string, string | number>, signal?: AbortSignal): Promise<T[]> {
+  private async allPages<T>(path: string, key: string, query: Record<string, string | number>, signal?: AbortSignal, onWait?: OnWait): Promise<T[]> {
     const items: T[] = [];
     let nextToken: string | undefined;
     do {
-      const res = await this.http.request<Record<string, unknown>>({ method: 'GET', path, query: { ...query, nextToken }, signal });
+      const res = await this.http.request<Record<string, unknown>>({ method: 'GET', path, query: { ...query, nextToken }, signal, onWait });
       items.push(...((res.data[key] as T[] | undefined) ?? []));
       nextToken = (res.data.nextToken as string | undefined) || undefined;
     } while (nextToken);

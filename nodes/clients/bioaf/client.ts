@@ -9,7 +9,7 @@
  * a second record). A create that loses a race (409) looks the record up again and PATCHes it.
  */
 import { createHash } from 'crypto';
-import { HttpClient } from '../../lib/http/client';
+import { HttpClient, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
 import type { NetworkOptions } from '../../lib/http/network';
 import { canonicalJson, checkExternalId, collection, createBody, diffRecord, planWrite, Resource, WritePlan } from './fields';
@@ -52,7 +52,7 @@ export interface UpsertResult {
 
 export interface CallOptions {
   signal?: AbortSignal;
-  onWait?: (reason: string, ms: number) => void;
+  onWait?: OnWait;
   /** Told about each step, for a node's status. */
   onStep?: (step: string) => void;
 }

@@ -10,7 +10,7 @@
  * object and its statuses, `GET …/commands/{cid}`, `POST …/commands/{cid}/kill`,
  * `DELETE …/commands/{cid}`, the error body shape.
  */
-import { HttpClient, HttpClientOptions } from '../../lib/http/client';
+import { HttpClient, HttpClientOptions, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
 import type { NetworkOptions } from '../../lib/http/network';
 import { pollUntil, PollOptions } from '../../lib/poll';
@@ -28,7 +28,6 @@ export interface GenieClientOptions {
   network?: NetworkOptions;
 }
 
-type OnWait = (reason: string, ms: number) => void;
 
 /** Checks the Public API URL the user pasted and returns it without a trailing slash. */
 export function genieApiBase(input: string): string {

@@ -5,7 +5,7 @@
  * carries `Opentrons-Version: 2` (the minimum every 4.x–8.x robot accepts; the run and protocol
  * shapes are the same at 2 and at 4 — reference §0).
  */
-import { HttpClient, type HttpResponse, type RequestSpec } from '../../lib/http/client';
+import { HttpClient, type HttpResponse, type OnWait, type RequestSpec } from '../../lib/http/client';
 import { LabError } from '../../lib/http/errors';
 import type { NetworkOptions } from '../../lib/http/network';
 import { multipartBody, type FormPart, type ResolvedFile } from './multipart';
@@ -38,7 +38,7 @@ export interface OpentronsClientOptions {
   network?: NetworkOptions;
 }
 
-type Opts = { signal?: AbortSignal; onWait?: (reason: string, ms: number) => void };
+type Opts = { signal?: AbortSignal; onWait?: OnWait };
 
 /** Builds `http://host:port` from the config node's fields; a clear error when they are unusable. */
 export function robotBaseUrl(host: string, port?: number): string {

@@ -12,6 +12,7 @@
  */
 import * as crypto from 'crypto';
 import * as path from 'path';
+import type { OnWait } from '../../lib/http/client';
 import { LabError, isCancelled } from '../../lib/http/errors';
 import { isTransient, pollUntil } from '../../lib/poll';
 import { sleep } from '../../lib/timing';
@@ -113,7 +114,7 @@ export interface RunnerOptions {
   onProgress?: (p: Progress) => void;
   /** Called whenever the durable record changes; null when there is nothing left to recover. */
   onRecord?: (r: RunRecord | null) => void;
-  onWait?: (reason: string, ms: number) => void;
+  onWait?: OnWait;
 }
 
 const SESSION_FLAG = 'enableHttpProtocolSessions';

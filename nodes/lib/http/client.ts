@@ -18,6 +18,12 @@ import { backoffDelay, cancelled, sleep } from '../timing';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
+/** Why a request is waiting, for a node's (translated) status. */
+export type WaitReason = 'rate-limit' | 'unavailable' | 'retry-network' | 'retry-timeout' | 'retry-status';
+
+/** Told about every wait (rate limit, outage, retry); `reason` is English, `code` is for translation. */
+export type OnWait = (reason: string, ms: number, code: WaitReason) => void;
+
 export interface StreamBody {
   stream: Readable;
   length: number;
@@ -42,7 +48,7 @@ export interface RequestSpec {
   absolute?: boolean;
   responseType?: 'json' | 'stream';
   /** Told about every wait (rate limit, outage, retry) so a node can show it in its status. */
-  onWait?: (reason: string, ms: number) => void;
+  onWait?: OnWait;
 }
 
 export interface HttpResponse<T> {
@@ -127,7 +133,8 @@ export class HttpClient {
         const safe = !isTlsTrustError(code) && (RETRY_ALWAYS_CODES.has(code) || idempotent);
         if (safe && transientTries < this.retries) {
           const ms = backoffDelay(transientTries++, this.backoff);
-          spec.onWait?.(`retrying after ${failure.code === 'TIMEOUT' ? 'timeout' : 'network error'}`, ms);
+          const timedOut = failure.code === 'TIMEOUT';
+          spec.onWait?.(`retrying after ${timedOut ? 'timeout' : 'network error'}`, ms, timedOut ? 'retry-timeout' : 'retry-network');
           await sleep(ms, spec.signal);
           continue;
         }
@@ -146,13 +153,14 @@ export class HttpClient {
       if ((status === 429 || status === 503) && limitTries < this.rateLimitRetries) {
         const ms = this.limitWait(res, limitTries++);
         if (status === 429) this.opts.governor?.blockUntil(Date.now() + ms);
-        spec.onWait?.(status === 429 ? 'waiting for rate limit' : `${this.opts.service} unavailable (503), waiting`, ms);
+        if (status === 429) spec.onWait?.('waiting for rate limit', ms, 'rate-limit');
+        else spec.onWait?.(`${this.opts.service} unavailable (503), waiting`, ms, 'unavailable');
         await sleep(ms, spec.signal);
         continue;
       }
       if (status >= 500 && idempotent && transientTries < this.retries) {
         const ms = backoffDelay(transientTries++, this.backoff);
-        spec.onWait?.(`retrying after HTTP ${status}`, ms);
+        spec.onWait?.(`retrying after HTTP ${status}`, ms, 'retry-status');
         await sleep(ms, spec.signal);
         continue;
       }
