@@ -22,7 +22,8 @@ import * as crypto from 'node:crypto';
 
 export const BIOAF_API_PATH = '/api/v1/integrations';
 /** 12-character prefix, 32-character secret: the format bioAF mints. Obviously fake. */
-export const DEFAULT_BIOAF_API_KEY = 'biokey_SIMdemoKEY01.notasecretnotasecretnotasecret00';
+// The simulator's public demo key: bioAF's format, a deliberately short secret part.
+export const DEFAULT_BIOAF_API_KEY = 'biokey_SIMdemoKEY01.notasecret00';
 /** bioAF's BACKOFF_SECONDS; with MAX_ATTEMPTS 5 the last entry is never used (as in its code). */
 export const BIOAF_BACKOFF_SECONDS = [60, 300, 1800, 7200, 43200];
 export const BIOAF_MAX_ATTEMPTS = 5;
