@@ -45,6 +45,7 @@ export = function (RED: NodeAPI): void {
     const journal = Journal.open<ProcessorRecord>(stateFilePath(RED.settings.userDir as string, 'benchling-create-processor', node.id));
 
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         const tenant = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant');
@@ -67,10 +68,10 @@ export = function (RED: NodeAPI): void {
           if (failed.status === 'FAILED' && !rec) {
             msg.recoveredFrom = failedId;
             if (def.recovery === 'archive') {
-              status('blue', t('status.archiving', 'archiving failed processor'));
+              status('blue', t('status.archiving'));
               await client.archiveOutputProcessors([failedId], 'Made in error', signal);
             } else {
-              status('blue', t('status.replacingFile', 'replacing the file'));
+              status('blue', t('status.replacingFile'));
               journal.set(key, { at: new Date().toISOString() }); // a crash from here on is recovered by lookup
               processor = await client.updateOutputProcessorFile(failedId, fileId, signal);
             }
@@ -78,11 +79,11 @@ export = function (RED: NodeAPI): void {
         }
         if (rec && !processor) {
           // A create was sent but its answer never recorded (crash): look before creating again.
-          status('blue', t('status.checking', 'checking for processor'));
+          status('blue', t('status.checking'));
           processor = await client.findOutputProcessor(assayRunId, configName, fileId, signal);
         }
         if (!processor) {
-          status('blue', t('status.creating', 'creating processor'));
+          status('blue', t('status.creating'));
           journal.set(key, { at: new Date().toISOString() });
           processor = await client.createOutputProcessor(
             { assayRunId, automationFileConfigName: configName, fileId, completeWithErrors: !!def.completeWithErrors },
@@ -96,7 +97,7 @@ export = function (RED: NodeAPI): void {
         }
         let taskId = rec!.taskId;
         if (!taskId) {
-          status('blue', t('status.starting', 'starting processing'));
+          status('blue', t('status.starting'));
           taskId = await client.processOutput(processor.id, signal, onWait);
           journal.set(key, { processor, taskId, at: new Date().toISOString() });
         }
@@ -109,7 +110,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
       },
       {
-        doneStatus: (msg) => t('status.processing', 'processing __id__', { id: String(msg.processorId) }),
+        doneStatus: (msg) => t('status.processing', { id: String(msg.processorId) }),
         onClose: () => journal.close(),
       },
     );

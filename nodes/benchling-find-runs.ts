@@ -22,6 +22,7 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const t = translator(RED, 'benchling-find-runs');
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
@@ -29,7 +30,7 @@ export = function (RED: NodeAPI): void {
         const schemaId = await requireString(RED, node, 'run schema id', def.schemaId, def.schemaIdType, msg);
         const entryValue = def.entryId ? await evaluateProperty(RED, node, def.entryId, def.entryIdType || 'str', msg) : undefined;
         const entryId = typeof entryValue === 'string' && entryValue.trim() ? entryValue.trim() : undefined;
-        status('blue', t('status.listing', 'listing runs'));
+        status('blue', t('status.listing'));
         let runs: AssayRun[] = await client.listAssayRuns(schemaId, { signal, onWait });
         // The API has no entry filter; Benchling's guide matches entryId on the client.
         if (entryId) runs = runs.filter((r) => r.entryId === entryId);
@@ -49,7 +50,7 @@ export = function (RED: NodeAPI): void {
           send(out);
         });
       },
-      { doneStatus: (msg) => t('status.found', '__count__ runs', { count: String(msg.count) }) },
+      { doneStatus: (msg) => t('status.found', { count: String(msg.count) }) },
     );
   }
   RED.nodes.registerType('benchling-find-runs', BenchlingFindRuns as never);

@@ -33,6 +33,7 @@ export = function (RED: NodeAPI): void {
     const timeoutMs = secondsSetting('timeout', def.timeout, 600, 0.01);
 
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
@@ -45,7 +46,7 @@ export = function (RED: NodeAPI): void {
           if (!folder) throw badInput('an output folder is needed to write the input file to (or choose "msg.payload")');
         }
 
-        status('blue', t('status.finding', 'finding generator'));
+        status('blue', t('status.finding'));
         const generators = await client.listInputGenerators(runId, signal);
         const names = generators.map((g) => g.automationFileConfig?.name ?? g.id);
         let generator: AutomationInputGenerator | undefined;
@@ -59,7 +60,7 @@ export = function (RED: NodeAPI): void {
           );
         }
 
-        status('blue', t('status.generating', 'generating'));
+        status('blue', t('status.generating'));
         const taskId = await client.generateInput(generator.id, signal, waitStatus(t, status));
         const task = await client.waitForTask<AutomationInputGenerator>(taskId, {
           intervalMs,
@@ -67,7 +68,7 @@ export = function (RED: NodeAPI): void {
           timeoutMs,
           signal,
           onWait: waitStatus(t, status),
-          onPoll: ({ attempt }) => status('blue', t('status.generatingAttempt', 'generating (__attempt__)', { attempt })),
+          onPoll: ({ attempt }) => status('blue', t('status.generatingAttempt', { attempt })),
         });
         if (task.status === 'FAILED') {
           throw new LabError('TASK_FAILED', `input file generation for run ${runId} failed: ${task.message ?? 'no message'}`);
@@ -75,7 +76,7 @@ export = function (RED: NodeAPI): void {
         const file = task.response?.file;
         if (!file?.id) throw new LabError('BAD_RESPONSE', `Benchling generated no file for run ${runId} (task ${taskId})`);
 
-        status('blue', t('status.downloading', 'downloading'));
+        status('blue', t('status.downloading'));
         const name = safeFileName(file.name || `${generator.id}.csv`);
         if (def.output === 'payload') {
           const { buffer } = await client.downloadBlob(file.id, { signal });
@@ -97,7 +98,7 @@ export = function (RED: NodeAPI): void {
         msg.inputGenerator = task.response;
         send(msg);
       },
-      { doneStatus: (msg) => t('status.generated', 'generated __name__', { name: path.basename(String(msg.filename ?? '')) }) },
+      { doneStatus: (msg) => t('status.generated', { name: path.basename(String(msg.filename ?? '')) }) },
     );
   }
   RED.nodes.registerType('benchling-generate-input', BenchlingGenerateInput as never);

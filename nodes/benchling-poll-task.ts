@@ -45,11 +45,12 @@ export = function (RED: NodeAPI): void {
     const timeoutMs = secondsSetting('timeout', def.timeout, 1800, 0.01);
 
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         const tenant = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant');
         const taskId = await requireString(RED, node, 'task id', def.taskId || 'taskId', def.taskIdType || 'msg', msg);
-        status('blue', t('status.polling', 'polling'));
+        status('blue', t('status.polling'));
         const task = await tenant.client().waitForTask(taskId, {
           intervalMs,
           maxIntervalMs,
@@ -59,8 +60,8 @@ export = function (RED: NodeAPI): void {
           onWait: waitStatus(t, status),
           onPoll: ({ attempt, error }) =>
             error
-              ? status('yellow', t('status.pollRetrying', 'poll __attempt__ failed, retrying', { attempt }), 'ring')
-              : status('blue', t('status.pollingAttempt', 'polling (__attempt__)', { attempt })),
+              ? status('yellow', t('status.pollRetrying', { attempt }), 'ring')
+              : status('blue', t('status.pollingAttempt', { attempt })),
         });
         msg.taskId = taskId;
         msg.task = task;

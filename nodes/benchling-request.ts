@@ -26,6 +26,7 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const t = translator(RED, 'benchling-request');
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();

@@ -67,6 +67,7 @@ export = function (RED: NodeAPI): void {
     }
 
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
@@ -75,7 +76,7 @@ export = function (RED: NodeAPI): void {
           mimeType: def.mimeType || undefined,
           type: def.blobType === 'VISUALIZATION' ? 'VISUALIZATION' : 'RAW_FILE',
           signal,
-          onProgress: (sent, total) => status('blue', t('status.uploading', 'uploading __percent__ %', { percent: Math.floor((100 * sent) / total) })),
+          onProgress: (sent, total) => status('blue', t('status.uploading', { percent: Math.floor((100 * sent) / total) })),
           onWait: waitStatus(t, status),
         };
         let result: UploadResult;
@@ -109,7 +110,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
       },
       {
-        doneStatus: (msg: Msg) => t('status.uploaded', 'uploaded __name__', { name: (msg.payload as Blob)?.name ?? '' }),
+        doneStatus: (msg: Msg) => t('status.uploaded', { name: (msg.payload as Blob)?.name ?? '' }),
         onClose: () => journal.close(),
       },
     );

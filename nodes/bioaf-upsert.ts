@@ -62,6 +62,7 @@ export = function (RED: NodeAPI): void {
     const maxItems = Number(def.maxItems) > 0 ? Math.floor(Number(def.maxItems)) : 10_000;
 
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         if (!RESOURCES.includes(resource)) throw badInput(`resource must be project, experiment or sample (is ${JSON.stringify(resource)})`);

@@ -58,6 +58,7 @@ export = function (RED: NodeAPI): void {
     let rejected = 0;
 
     handleInput(
+      RED,
       node,
       async ({ msg, send }) => {
         const rejectWith = (reason: RejectReason, message: string) => {

@@ -113,6 +113,7 @@ export = function (RED: NodeAPI): void {
     }
 
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         if (msg.cancel) {

@@ -151,6 +151,7 @@ export = function (RED: NodeAPI): void {
     }
 
     handleInput(
+      RED,
       node,
       async ({ msg }) => {
         if (!watcher) throw settingsError ?? badInput('the node is not configured');

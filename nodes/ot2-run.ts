@@ -168,6 +168,7 @@ export = function (RED: NodeAPI): void {
     }
 
     handleInput(
+      RED,
       node,
       async ({ msg, send, signal, status }) => {
         const command = typeof msg.command === 'string' ? msg.command.trim().toLowerCase() : undefined;

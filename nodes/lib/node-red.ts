@@ -6,8 +6,11 @@
  * is closed (redeploy, stop), through an AbortSignal.
  */
 import type { Node, NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
+import * as fs from 'fs';
+import * as path from 'path';
 import type { OnWait, WaitReason } from './http/client';
-import { badInput, describeError } from './http/errors';
+import { badInput, describeError, LabError } from './http/errors';
+import { englishText, SHARED_CATALOGUE, type MessageVars, type SharedStatusKey } from './messages';
 
 export type Msg = NodeMessageInFlow & Record<string, unknown>;
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -19,6 +22,8 @@ export interface Work {
   send: SendFn;
   /** Aborted when the node closes; pass it to every request and wait. */
   signal: AbortSignal;
+  /** The node's texts in the runtime's language. */
+  t: Translate;
   status(fill: StatusFill, text: string, shape?: 'dot' | 'ring'): void;
 }
 
@@ -35,9 +40,12 @@ export function setStatus(node: Node, fill: StatusFill, text: string, shape: 'do
   node.status({ fill, shape, text: text.length > MAX_STATUS ? text.slice(0, MAX_STATUS - 1) + '…' : text });
 }
 
-/** Reports an error the Catch node can receive with `msg`, and shows it as a red ring. */
-export function reportError(node: Node, err: unknown, msg: Msg | undefined, done?: (err?: Error) => void): void {
-  const error = err instanceof Error ? err : new Error(describeError(err));
+/**
+ * Reports an error the Catch node can receive with `msg` (its `code` reaches `msg.error.code`),
+ * in the runtime's language, and shows it as a red ring.
+ */
+export function reportError(t: Translate, node: Node, err: unknown, msg: Msg | undefined, done?: (err?: Error) => void): void {
+  const error = t.error(err);
   setStatus(node, 'red', error.message, 'ring');
   if (done) done(error);
   else node.error(error, msg as NodeMessage);
@@ -47,7 +55,8 @@ export function reportError(node: Node, err: unknown, msg: Msg | undefined, done
  * Registers the node's input handler. `work` resolves when the message has been handled (it calls
  * `send` itself); whatever it throws or rejects with becomes a Catch-able error with the msg.
  */
-export function handleInput(node: Node, work: (w: Work) => Promise<void>, opts: InputOptions = {}): void {
+export function handleInput(RED: NodeAPI, node: Node, work: (w: Work) => Promise<void>, opts: InputOptions = {}): void {
+  const t = translator(RED, node.type);
   const inFlight = new Set<AbortController>();
 
   node.on('input', (rawMsg: NodeMessageInFlow, send: SendFn, done: (err?: Error) => void) => {
@@ -58,6 +67,7 @@ export function handleInput(node: Node, work: (w: Work) => Promise<void>, opts: 
       msg,
       send,
       signal: controller.signal,
+      t,
       status: (fill, text, shape) => {
         if (!controller.signal.aborted) setStatus(node, fill, text, shape);
       },
@@ -67,7 +77,7 @@ export function handleInput(node: Node, work: (w: Work) => Promise<void>, opts: 
       .then(
         () => {
           if (controller.signal.aborted) return done();
-          const text = opts.doneStatus ? opts.doneStatus(msg) : 'done';
+          const text = opts.doneStatus ? opts.doneStatus(msg) : t.shared('status.done');
           if (text === null) node.status({});
           else setStatus(node, 'green', text);
           done();
@@ -75,7 +85,7 @@ export function handleInput(node: Node, work: (w: Work) => Promise<void>, opts: 
         (err) => {
           // A node closed mid-work stops quietly: the flow is being replaced, not failing.
           if (controller.signal.aborted) return done();
-          reportError(node, err, msg, done);
+          reportError(t, node, err, msg, done);
         },
       )
       .catch((err) => node.error(err)) // a throwing done/send must not become an unhandled rejection
@@ -121,9 +131,9 @@ export async function requireString(
   const v = await evaluateProperty(RED, node, value, type || 'str', msg);
   if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) {
     const where = type === 'msg' ? `msg.${value}` : type === 'env' ? `env ${value}` : label;
-    throw new Error(`${label} is missing (${where} is empty)`);
+    throw badInput('common.settingMissing', { setting: label, where });
   }
-  if (typeof v !== 'string' && typeof v !== 'number') throw new Error(`${label} must be text, got ${typeof v}`);
+  if (typeof v !== 'string' && typeof v !== 'number') throw badInput('common.settingNotText', { setting: label, type: typeof v });
   return String(v).trim();
 }
 
@@ -133,7 +143,7 @@ export async function requireString(
  */
 export function configNode<T>(RED: NodeAPI, node: Node, id: string | undefined, type: string): T {
   const cfg = id ? (RED.nodes.getNode(id) as unknown as (T & { type?: string }) | null) : null;
-  if (!cfg) throw new Error(`no ${type} config node is selected in "${node.name || node.type}"`);
+  if (!cfg) throw badInput('common.noConfigNode', { type, node: node.name || node.type });
   return cfg;
 }
 
@@ -144,7 +154,7 @@ export function configNode<T>(RED: NodeAPI, node: Node, id: string | undefined, 
 export function secondsSetting(label: string, value: string | number | undefined, defaultSeconds: number, min = 0): number {
   if (value === undefined || value === null || value === '') return defaultSeconds * 1000;
   const n = Number(value);
-  if (!Number.isFinite(n) || n < min) throw badInput(`${label} must be a number of seconds ≥ ${min}, got "${String(value)}"`);
+  if (!Number.isFinite(n) || n < min) throw badInput('common.badSeconds', { setting: label, min, value: String(value) });
   return Math.round(n * 1000);
 }
 
@@ -156,7 +166,7 @@ export function secondsSetting(label: string, value: string | number | undefined
 export function expandEnv(RED: NodeAPI, node: Node, label: string, value: string | undefined): string {
   return (value ?? '').trim().replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
     const v = RED.util.getSetting(node, name.trim());
-    if (v === undefined || v === null || v === '') throw badInput(`${label}: environment variable ${name} is not set`);
+    if (v === undefined || v === null || v === '') throw badInput('common.envNotSet', { setting: label, name });
     return String(v);
   });
 }
@@ -175,38 +185,63 @@ export function lazyClient<C extends { close(): void }>(node: Node, make: () => 
   return () => (client ??= make());
 }
 
-export type Translate = (key: string, fallback: string, vars?: Record<string, string | number>) => string;
+/** The package's name: Node-RED names each catalogue's namespace `<package>/<node set>`. */
+const PACKAGE_NAME: string = (() => {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'package.json'), 'utf8')).name;
+  } catch {
+    return '@labwire/node-red-lab-automation';
+  }
+})();
+
+export interface Translate {
+  /** A text of the node's own catalogue, `<type>.<key>` (e.g. `status.uploading`). */
+  (key: string, vars?: MessageVars): string;
+  /** A text of the pack's shared catalogue, `lab-messages.<key>` (e.g. `status.waitRateLimit`). */
+  shared(key: string, vars?: MessageVars): string;
+  /** An error retold in the runtime's language (a LabError by its message id), redacted. */
+  error(err: unknown): Error;
+}
 
 /**
- * Text from a node's message catalogue (`<type>.<key>`, `__name__` placeholders), so status
- * texts follow the editor's language; the English fallback serves where no catalogue is loaded.
+ * Texts in the runtime's language (Node-RED picks it from `settings.lang` or the environment). A
+ * text no catalogue of that language holds — or any text where no catalogue is loaded, as under
+ * the test helper — comes from the en-US catalogue file, so English is written only there.
  */
 export function translator(RED: NodeAPI, type: string): Translate {
-  return (key, fallback, vars = {}) => {
-    const full = `${type}.${key}`;
+  const lookup = (namespace: string | null, file: string, key: string, vars: MessageVars = {}): string => {
+    const full = namespace ? `${namespace}:${key}` : key;
     let text: string | undefined;
     try {
       text = RED._(full, vars);
     } catch {
       text = undefined;
     }
-    if (!text || text === full) text = fallback.replace(/__(\w+)__/g, (m, v: string) => (v in vars ? String(vars[v]) : m));
-    return text;
+    return !text || text === full || text === key ? englishText(file, key, vars) : text;
   };
+  const t = ((key: string, vars?: MessageVars) => lookup(null, type, `${type}.${key}`, vars)) as Translate;
+  t.shared = (key, vars) => lookup(`${PACKAGE_NAME}/${SHARED_CATALOGUE}`, SHARED_CATALOGUE, `${SHARED_CATALOGUE}.${key}`, vars);
+  t.error = (err) => {
+    if (err instanceof LabError) {
+      const key = `errors.${err.key}`;
+      const text = t.shared(key, err.vars);
+      // No text for the id in any catalogue: keep the client's own (English) message.
+      return text === `${SHARED_CATALOGUE}.${key}` ? err : err.retold(text);
+    }
+    return err instanceof Error ? err : new Error(describeError(err));
+  };
+  return t;
 }
 
-const WAIT_TEXT: Record<WaitReason, [string, string]> = {
-  'rate-limit': ['status.waitRateLimit', 'waiting for rate limit'],
-  unavailable: ['status.waitUnavailable', 'service unavailable, waiting'],
-  'retry-network': ['status.retryNetwork', 'network error, retrying'],
-  'retry-timeout': ['status.retryTimeout', 'no answer, retrying'],
-  'retry-status': ['status.retryServer', 'server error, retrying'],
+const WAIT_TEXT: Record<WaitReason, SharedStatusKey> = {
+  'rate-limit': 'waitRateLimit',
+  unavailable: 'waitUnavailable',
+  'retry-network': 'retryNetwork',
+  'retry-timeout': 'retryTimeout',
+  'retry-status': 'retryServer',
 };
 
 /** An `onWait` that shows the shared HTTP client's waits as a yellow ring, in the node's language. */
 export function waitStatus(t: Translate, status: (fill: StatusFill, text: string, shape?: 'dot' | 'ring') => void): OnWait {
-  return (_reason, _ms, code) => {
-    const [key, fallback] = WAIT_TEXT[code];
-    status('yellow', t(key, fallback), 'ring');
-  };
+  return (_reason, _ms, code) => status('yellow', t.shared(`status.${WAIT_TEXT[code]}`), 'ring');
 }

@@ -47,7 +47,7 @@ export async function pollUntil<T>(check: () => Promise<T>, isDone: (result: T) 
     }
     const elapsed = Date.now() - started;
     if (o.timeoutMs && elapsed >= o.timeoutMs) {
-      throw new LabError('TIMEOUT', `${o.what ?? 'polling'}: not finished after ${Math.round(elapsed / 1000)} s`);
+      throw new LabError('TIMEOUT', 'poll.notFinished', { what: o.what ?? 'polling', seconds: Math.round(elapsed / 1000) });
     }
     const wait = o.timeoutMs ? Math.min(interval, Math.max(0, o.timeoutMs - elapsed)) : interval;
     await sleep(wait, o.signal);

@@ -19,7 +19,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 export function cancelled(signal?: AbortSignal): LabError {
   const reason = signal?.reason instanceof Error ? signal.reason.message : 'cancelled';
-  return new LabError('CANCELLED', `cancelled: ${reason}`);
+  return new LabError('CANCELLED', 'common.cancelled', { reason });
 }
 
 export interface BackoffOptions {

@@ -245,7 +245,7 @@ export class BenchlingClient {
       } catch (err) {
         if (!(err instanceof LabError) || err.status !== 403) throw err;
         if (attempt < maxUrls) continue;
-        throw new LabError('HTTP', `Benchling blob ${blobId}: the download URL was refused as expired ${attempt} times in a row (is this machine's clock right?)`, { status: 403 });
+        throw new LabError('HTTP', `Benchling blob ${blobId}: the download URL was refused as expired ${attempt} times in a row (is this machine's clock right?)`, {}, { status: 403 });
       }
       if (!o.toFile) {
         const chunks: Buffer[] = [];

@@ -248,7 +248,7 @@ export class BioafClient {
     if (plan.experimentId !== undefined) return plan.experimentId;
     const ext = plan.experimentExternalId!;
     const exp = await this.findByExternal('experiment', ext, undefined, o);
-    if (!exp) throw new LabError('HTTP', `bioAF has no experiment with external id "${ext}" (needed for the sample)`, { status: 404 });
+    if (!exp) throw new LabError('HTTP', `bioAF has no experiment with external id "${ext}" (needed for the sample)`, {}, { status: 404 });
     return exp.id;
   }
 

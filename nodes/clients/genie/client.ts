@@ -142,12 +142,12 @@ export class GenieClient {
         actions = await this.listActions(uid, signal);
       } catch (e2) {
         if (e2 instanceof LabError && e2.status === 404) {
-          throw new LabError('HTTP', `Genie LabOS: unknown instrument "${uid}" (HTTP 404); check the instrument uid`, { status: 404, apiError: e2.apiError });
+          throw new LabError('HTTP', `Genie LabOS: unknown instrument "${uid}" (HTTP 404); check the instrument uid`, {}, { status: 404, apiError: e2.apiError });
         }
         throw err;
       }
       const names = actions.map((a) => `"${a.action}"`).join(', ');
-      throw new LabError('HTTP', `Genie LabOS: instrument "${uid}" has no action "${name}" (HTTP 404); its actions are ${names || 'none'}`, {
+      throw new LabError('HTTP', `Genie LabOS: instrument "${uid}" has no action "${name}" (HTTP 404); its actions are ${names || 'none'}`, {}, {
         status: 404,
         apiError: err.apiError,
       });

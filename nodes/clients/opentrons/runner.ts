@@ -122,7 +122,7 @@ const RUNS_DATA_EXT = new Set(['.csv', '.txt']);
 const PROTOCOL_EXT = new Set(['.py', '.json']);
 
 function fail(message: string, extra: { status?: number; apiError?: Record<string, unknown> } = {}): LabError {
-  return new LabError('TASK_FAILED', message, extra);
+  return new LabError('TASK_FAILED', message, {}, extra);
 }
 
 export function flagOffError(): LabError {
@@ -264,7 +264,7 @@ export class ProtocolRunner {
     } catch (err) {
       if (err instanceof LabError && err.status === 404) {
         this.setRecord(null);
-        throw new LabError('TASK_FAILED', `the run that was in progress before Node-RED restarted (${runId}) is no longer on the robot; its outcome is unknown`, { status: 404 });
+        throw new LabError('TASK_FAILED', `the run that was in progress before Node-RED restarted (${runId}) is no longer on the robot; its outcome is unknown`, {}, { status: 404 });
       }
       throw err;
     }

@@ -11,7 +11,7 @@
  */
 import axios, { AxiosError, AxiosResponse } from 'axios';
 import type { Readable } from 'stream';
-import { LabError, redact } from './errors';
+import { LabError } from './errors';
 import type { RateGovernor } from './governor';
 import { NetworkAgents, NetworkOptions } from './network';
 import { backoffDelay, cancelled, sleep } from '../timing';
@@ -208,9 +208,7 @@ export class HttpClient {
     try {
       return { status: res.status, headers, data: JSON.parse(text) as T };
     } catch {
-      throw new LabError('BAD_RESPONSE', `${what} answered HTTP ${res.status} with ${describeNonJson(res)} instead of JSON`, {
-        status: res.status,
-      });
+      throw new LabError('BAD_RESPONSE', 'http.notJson', { what, status: res.status, got: describeNonJson(res) }, { status: res.status });
     }
   }
 
@@ -238,7 +236,7 @@ export class HttpClient {
     const described = typeof body === 'object' && body !== null ? this.opts.describeApiError?.(status, body) : undefined;
     const detail = described?.message ?? (typeof body === 'string' ? describeNonJson(res) : JSON.stringify(body).slice(0, 300));
     const code = status === 429 ? 'RATE_LIMITED' : status === 503 ? 'UNAVAILABLE' : 'HTTP';
-    return new LabError(code, redact(`${what} failed: HTTP ${status}: ${detail}`), { status, apiError: described?.apiError });
+    return new LabError(code, 'http.status', { what, status, detail }, { status, apiError: described?.apiError });
   }
 
   close(): void {
@@ -256,7 +254,7 @@ function describeNonJson(res: AxiosResponse): string {
   const type = String(res.headers['content-type'] || 'no content type').split(';')[0];
   const text = typeof res.data === 'string' ? res.data : '';
   const title = /<title>([^<]{1,120})<\/title>/i.exec(text)?.[1]?.trim();
-  if (/html/i.test(type) || /^\s*</.test(text)) return `an HTML page${title ? ` ("${title}")` : ''}`;
+  if (/html/i.test(type) || /^\s*</.test(text)) return `HTML${title ? ` ("${title}")` : ''}`;
   return `${type} "${text.slice(0, 120).replace(/\s+/g, ' ')}"`;
 }
 
@@ -267,13 +265,13 @@ function isTlsTrustError(code: string): boolean {
 function networkFailure(err: AxiosError, what: string, timeoutMs: number): LabError {
   const code = String(err.code || '');
   if (isTlsTrustError(code)) {
-    return new LabError('NETWORK', `${what}: the server's TLS certificate is not trusted (${code}); if your network inspects TLS, set the company CA file in the config node`);
+    return new LabError('NETWORK', 'http.untrustedCertificate', { what, code });
   }
   if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(err.message)) {
-    return new LabError('TIMEOUT', `${what}: no answer within ${Math.round(timeoutMs / 1000)} s`);
+    return new LabError('TIMEOUT', 'http.timeout', { what, seconds: Math.round(timeoutMs / 1000) });
   }
   const reason = code || err.message;
-  return new LabError('NETWORK', redact(`${what}: network error (${reason})`));
+  return new LabError('NETWORK', 'http.network', { what, reason });
 }
 
 async function readStreamText(stream: Readable): Promise<string> {

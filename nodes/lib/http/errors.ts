@@ -3,6 +3,10 @@
  * sidebar, and every message passes through `redact` so no credential ever reaches a log, a
  * status, or msg.error.
  */
+import { errorText, type MessageKey, type MessageVars } from '../messages';
+
+// TRANSITION (removed when every call site passes a message id): an English text in place of a key.
+type KeyOrText = MessageKey | (string & { readonly pendingKey?: never });
 
 export type ErrorCode =
   | 'BAD_INPUT' // the msg or the node's settings are wrong; retrying cannot help
@@ -17,22 +21,40 @@ export type ErrorCode =
 
 export class LabError extends Error {
   readonly code: ErrorCode;
+  /** Stable message id in the shared catalogue (`lab-messages.errors.<key>`); nodes translate it. */
+  readonly key: KeyOrText;
+  /** The values the message names (file, status, server's text…), for the translation. */
+  readonly vars: MessageVars;
   /** HTTP status, when a server answered. */
   readonly status?: number;
   /** The API's own error object (Benchling: type, message, userMessage, errorId, invalidId). */
   readonly apiError?: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, extra: { status?: number; apiError?: Record<string, unknown>; cause?: unknown } = {}) {
-    super(message, extra.cause !== undefined ? { cause: extra.cause } : undefined);
+  constructor(
+    code: ErrorCode,
+    key: KeyOrText,
+    vars: MessageVars = {},
+    extra: { status?: number; apiError?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(redact(errorText(key, vars)), extra.cause !== undefined ? { cause: extra.cause } : undefined);
     this.name = 'LabError';
     this.code = code;
+    this.key = key;
+    this.vars = vars;
     this.status = extra.status;
     this.apiError = extra.apiError;
   }
+
+  /** The same error told in another language (the text comes from a translated catalogue). */
+  retold(message: string): LabError {
+    const copy = new LabError(this.code, this.key, this.vars, { status: this.status, apiError: this.apiError, cause: this.cause });
+    copy.message = redact(message);
+    return copy;
+  }
 }
 
-export function badInput(message: string): LabError {
-  return new LabError('BAD_INPUT', message);
+export function badInput(key: KeyOrText, vars?: MessageVars): LabError {
+  return new LabError('BAD_INPUT', key, vars);
 }
 
 export function isCancelled(err: unknown): boolean {

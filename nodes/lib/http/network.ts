@@ -58,9 +58,9 @@ export class NetworkAgents {
       try {
         pem = fs.readFileSync(opts.caFile, 'utf8');
       } catch (err) {
-        throw badInput(`CA file ${opts.caFile} cannot be read: ${(err as Error).message}`);
+        throw badInput('http.caUnreadable', { file: opts.caFile, reason: (err as Error).message });
       }
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw badInput(`CA file ${opts.caFile} holds no PEM certificate`);
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw badInput('http.caNotPem', { file: opts.caFile });
       // Add to, not replace, the public roots: the proxy may bypass inspection for some hosts.
       this.ca = [...tls.rootCertificates, pem];
     }

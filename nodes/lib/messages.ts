@@ -1,0 +1,64 @@
+/**
+ * The pack's message catalogues, read without Node-RED. Every error the pack raises is a key in
+ * `locales/<lang>/lab-messages.json` plus its values; the English text comes from the en-US
+ * catalogue, so the clients (usable without Node-RED) speak English and the nodes translate the
+ * same key into the runtime's language. English lives in one place: the en-US catalogues.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+// Type only: the keys of the shared catalogue, so an error with an unknown key does not compile.
+import type SharedCatalogue from '../../locales/en-US/lab-messages.json';
+
+/** The catalogue the `lab-messages` plugin registers with Node-RED (one namespace for shared texts). */
+export const SHARED_CATALOGUE = 'lab-messages';
+
+type Leaves<T, P extends string = ''> = {
+  [K in keyof T & string]: T[K] extends string ? `${P}${K}` : Leaves<T[K], `${P}${K}.`>;
+}[keyof T & string];
+
+/** An error's stable message id, e.g. `http.timeout` (under `lab-messages.errors`). */
+export type MessageKey = Leaves<(typeof SharedCatalogue)['lab-messages']['errors']>;
+/** A status text the shared layer shows, e.g. `waitRateLimit` (under `lab-messages.status`). */
+export type SharedStatusKey = Leaves<(typeof SharedCatalogue)['lab-messages']['status']>;
+
+export type MessageVars = Record<string, string | number>;
+
+// The build puts the catalogues next to the compiled nodes (dist/nodes/locales), where Node-RED
+// looks for them; this file runs from dist/nodes/lib.
+const LOCALES = path.join(__dirname, '..', 'locales');
+const english = new Map<string, Record<string, unknown>>();
+
+function englishCatalogue(file: string): Record<string, unknown> {
+  let cat = english.get(file);
+  if (!cat) {
+    try {
+      cat = JSON.parse(fs.readFileSync(path.join(LOCALES, 'en-US', `${file}.json`), 'utf8')) as Record<string, unknown>;
+    } catch {
+      cat = {};
+    }
+    english.set(file, cat);
+  }
+  return cat;
+}
+
+/** Fills `__name__` placeholders (Node-RED's i18n syntax); an unknown placeholder stays visible. */
+export function fillPlaceholders(template: string, vars: MessageVars = {}): string {
+  return template.replace(/__(\w+)__/g, (m, v: string) => (v in vars ? String(vars[v]) : m));
+}
+
+/**
+ * English text of `key` (dotted, from the top of the catalogue) in `locales/en-US/<file>.json`;
+ * the key itself when it is missing, so a missing text shows rather than vanishes.
+ */
+export function englishText(file: string, key: string, vars?: MessageVars): string {
+  let node: unknown = englishCatalogue(file);
+  for (const part of key.split('.')) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
+  return typeof node === 'string' ? fillPlaceholders(node, vars) : key;
+}
+
+/** The English text of an error message id. */
+export function errorText(key: MessageKey | string, vars?: MessageVars): string {
+  const full = `${SHARED_CATALOGUE}.errors.${key}`;
+  const text = englishText(SHARED_CATALOGUE, full, vars);
+  return text === full ? key : text; // TRANSITION: an English text given in place of a key
+}
