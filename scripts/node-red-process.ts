@@ -27,6 +27,8 @@ export interface NodeRedOptions {
    * installed the pack itself, e.g. `npm install <tarball>` from `npm pack` (test/browser, test/package).
    */
   linkPack?: boolean;
+  /** More settings.js values (e.g. `lang`), over the defaults. */
+  settings?: Record<string, unknown>;
 }
 
 export interface NodeRedProcess {
@@ -64,6 +66,7 @@ function writeSettings(userDir: string, o: NodeRedOptions): string {
     diagnostics: { enabled: false },
     telemetry: { enabled: false },
     logging: { console: { level: 'info', metrics: false, audit: false } },
+    ...o.settings,
   };
   fs.writeFileSync(file, `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
   return file;

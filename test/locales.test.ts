@@ -1,6 +1,7 @@
 /**
  * Every node's message catalogue and help exist in en-US, de and ja, with the same keys, and every
- * node registered in package.json has them.
+ * node registered in package.json has them; the shared catalogue (`lab-messages`) too; every
+ * translation keeps its text's placeholders; and every key the code and the editor ask for exists.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,30 @@ import * as path from 'path';
 
 const root = path.resolve(__dirname, '..', '..');
 const LANGS = ['en-US', 'de', 'ja'];
+
+function readCatalogue(lang: string, file: string): Record<string, unknown> {
+  return JSON.parse(fs.readFileSync(path.join(root, 'locales', lang, `${file}.json`), 'utf8'));
+}
+
+function leaves(obj: unknown, prefix = ''): Array<[string, string]> {
+  if (typeof obj === 'string') return [[prefix, obj]];
+  return Object.entries(obj as Record<string, unknown>).flatMap(([k, v]) => leaves(v, prefix ? `${prefix}.${k}` : k));
+}
+
+const placeholders = (text: string) => [...new Set(text.match(/__\w+__/g) ?? [])].sort();
+
+/** Same keys as en-US, and each text names the same placeholders as its English original. */
+function assertTranslated(file: string): void {
+  const en = new Map(leaves(readCatalogue('en-US', file)));
+  for (const lang of LANGS.filter((l) => l !== 'en-US')) {
+    const cat = new Map(leaves(readCatalogue(lang, file)));
+    assert.deepEqual([...cat.keys()].sort(), [...en.keys()].sort(), `${lang}/${file}.json has the same keys as en-US`);
+    for (const [key, text] of en) {
+      assert.deepEqual(placeholders(cat.get(key)!), placeholders(text), `${lang}/${file}.json ${key} keeps the placeholders of "${text}"`);
+      assert.ok(cat.get(key)!.trim() !== '', `${lang}/${file}.json ${key} is not empty`);
+    }
+  }
+}
 
 function keyPaths(obj: unknown, prefix = ''): string[] {
   if (!obj || typeof obj !== 'object') return [prefix];
@@ -36,6 +61,30 @@ describe('catalogues and help', () => {
         const help = fs.readFileSync(path.join(root, 'locales', lang, `${type}.html`), 'utf8');
         assert.match(help, new RegExp(`data-help-name="${type}"`), `${lang}/${type}.html is its help`);
       }
+      assertTranslated(type);
     });
   }
+
+  test('the shared catalogue (errors and shared status texts) is complete in every language', () => {
+    assertTranslated('lab-messages');
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    assert.equal(pkg['node-red'].plugins['lab-messages'], 'dist/nodes/lab-messages.js', 'the plugin that gives it a namespace is registered');
+  });
+
+  test('every catalogue key the nodes and their editors ask for exists in en-US', () => {
+    const missing: string[] = [];
+    const has = (file: string, key: string) => new Map(leaves(readCatalogue('en-US', file))).has(key);
+    for (const type of nodeTypes()) {
+      const ts = path.join(root, 'nodes', `${type}.ts`);
+      const code = fs.existsSync(ts) ? fs.readFileSync(ts, 'utf8') : '';
+      for (const m of code.matchAll(/\bt\(\s*'([\w.]+)'/g)) if (!has(type, `${type}.${m[1]}`)) missing.push(`${type}.ts: ${m[1]}`);
+      for (const m of code.matchAll(/\bt\.shared\(\s*'([\w.]+)'/g)) if (!has('lab-messages', `lab-messages.${m[1]}`)) missing.push(`${type}.ts: shared ${m[1]}`);
+      const html = fs.readFileSync(path.join(root, 'nodes', `${type}.html`), 'utf8');
+      for (const m of html.matchAll(/(?:this\._|RED\._|data-i18n=")\(?\s*'?((?:\[\w+\])?[\w-]+\.[\w.]+)/g)) {
+        const key = m[1].replace(/^\[\w+\]/, '');
+        if (key.startsWith(`${type}.`) && !has(type, key)) missing.push(`${type}.html: ${key}`);
+      }
+    }
+    assert.deepEqual(missing, []);
+  });
 });
