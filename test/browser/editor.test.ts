@@ -482,6 +482,66 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
     await red.deploy([{ id: 'empty', type: 'tab', label: 'empty' }]);
   });
 
+  test('in German and Japanese browsers: palette labels, dialog texts and help come from the catalogues', async () => {
+    const catalogue = (lang: string, type: string) => JSON.parse(fs.readFileSync(path.join(installedDir, 'dist', 'nodes', 'locales', lang, `${type}.json`), 'utf8'));
+    const textAt = (cat: unknown, key: string) => key.split('.').reduce<any>((o, k) => o?.[k], cat);
+    for (const [lang, locale] of [['de', 'de-DE'], ['ja', 'ja-JP']]) {
+      const context = await browser.newContext({ locale, viewport: { width: 1400, height: 900 } });
+      const p = await context.newPage();
+      p.on('pageerror', (e: Error) => pageProblems.push(`pageerror (${lang}): ${e.message}`));
+      await p.goto(red.url);
+      await p.waitForFunction(() => (globalThis as any).RED?.nodes?.getType && document.querySelector('#red-ui-palette .red-ui-palette-node') && RED.nodes.version && RED.nodes.version(), null, { timeout: 60_000 });
+      await p.waitForTimeout(300);
+      const wrong: string[] = [];
+      for (const t of TYPES.all) {
+        const cat = catalogue(lang, t);
+        const en = catalogue('en-US', t);
+        // Palette label (non-config nodes are in the palette).
+        if (!infos[t].config) {
+          const want = textAt(cat, `${t}.paletteLabel`);
+          const shown = await p.evaluate((type: string) => document.querySelector(`#red-ui-palette .red-ui-palette-node[data-palette-type="${type}"] .red-ui-palette-label`)?.textContent?.trim() ?? null, t);
+          if (typeof want !== 'string' || shown !== want) wrong.push(`${t}: palette label "${shown}", catalogue "${want}"`);
+        }
+        // Help: the language's own help text.
+        const helpFile = fs.readFileSync(path.join(installedDir, 'dist', 'nodes', 'locales', lang, `${t}.html`), 'utf8');
+        const firstWords = (/<p>([^<]{8,40})/.exec(helpFile)?.[1] ?? '').trim();
+        const help = await p.evaluate((type: string) => document.querySelector(`script[data-help-name="${type}"]`)?.innerHTML ?? '', t);
+        if (!firstWords || !help.includes(firstWords)) wrong.push(`${t}: help is not the ${lang} help ("${firstWords}")`);
+        // Dialog: every text the dialog takes from the node's catalogue shows in this language.
+        const node = await p.evaluate((type: string) => RED.nodes.filterNodes({ type })[0]?.id ?? null, t);
+        if (infos[t].config || !node) continue;
+        await p.evaluate((id: string) => RED.editor.edit(RED.nodes.node(id)), node);
+        await p.waitForSelector('#node-dialog-ok', { state: 'visible', timeout: 15_000 });
+        await p.waitForTimeout(400);
+        const shownTexts: Array<[string, string]> = await p.evaluate((type: string) => {
+          const tray = document.querySelector('.red-ui-tray:last-of-type') as HTMLElement;
+          const out: Array<[string, string]> = [];
+          tray.querySelectorAll('[data-i18n]').forEach((el) => {
+            for (const spec of (el.getAttribute('data-i18n') || '').split(';')) {
+              const m = /^(?:\[([^\]]+)\])?(.+)$/.exec(spec.trim());
+              if (!m || !m[2].startsWith(`${type}.`)) continue;
+              const shown = m[1] && m[1] !== 'html' && m[1] !== 'prepend' && m[1] !== 'append' ? el.getAttribute(m[1]) || '' : (el as HTMLElement).innerText;
+              out.push([m[2], shown]);
+            }
+          });
+          return out;
+        }, t);
+        for (const [key, shown] of shownTexts) {
+          const want = textAt(cat, key);
+          if (typeof want !== 'string' || !shown.includes(want.replace(/<[^>]+>/g, '').trim())) wrong.push(`${t}: ${key} shows "${shown.trim()}", catalogue "${want}"`);
+          else if (want !== textAt(en, key) && shown.includes(textAt(en, key))) wrong.push(`${t}: ${key} shows English`);
+        }
+        if (t === 'benchling-upload-blob' || t === 'ot2-run') await p.screenshot({ path: path.join(SHOTS, `${shotName(`dialog-${t}-${lang}`)}.png`) });
+        await p.evaluate(() => RED.tray.close());
+        await p.waitForFunction(() => document.querySelectorAll('.red-ui-tray').length === 0, null, { timeout: 15_000 });
+      }
+      await p.evaluate((type: string) => document.querySelector(`#red-ui-palette .red-ui-palette-node[data-palette-type="${type}"]`)?.scrollIntoView(), TYPES.nodes[0]);
+      await p.screenshot({ path: path.join(SHOTS, `palette-${lang}.png`) });
+      await context.close();
+      assert.deepEqual(wrong, [], `editor in ${lang}`);
+    }
+  });
+
   test('the page logged no errors and no request failed', () => {
     if (expectedHelperErrors.length) console.log(`  expected helper-route errors (unreachable test services):\n    ${[...new Set(expectedHelperErrors)].join('\n    ')}`);
     assert.deepEqual(pageProblems, []);
