@@ -49,9 +49,9 @@ export = function (RED: NodeAPI): void {
       node,
       async ({ msg, send, signal, status }) => {
         const tenant = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant');
-        const assayRunId = await requireString(RED, node, 'assay run id', def.assayRunId, def.assayRunIdType, msg);
-        const configName = await requireString(RED, node, 'automation file config name', def.configName, def.configNameType, msg);
-        const fileId = await requireString(RED, node, 'file id', def.fileId || 'blobId', def.fileIdType || 'msg', msg);
+        const assayRunId = await requireString(RED, node, t('label.assayRunId'), def.assayRunId, def.assayRunIdType, msg);
+        const configName = await requireString(RED, node, t('label.configName'), def.configName, def.configNameType, msg);
+        const fileId = await requireString(RED, node, t('label.fileId'), def.fileId || 'blobId', def.fileIdType || 'msg', msg);
         const client = tenant.client();
         const onWait = waitStatus(t, status);
         const key = `${assayRunId}|${configName}|${fileId}`;
@@ -63,7 +63,7 @@ export = function (RED: NodeAPI): void {
         if (failedId && def.recovery && def.recovery !== 'none') {
           const failed = await client.getOutputProcessor(failedId, signal);
           if (failed.status === 'FAILED' && failed.file?.id === fileId) {
-            throw badInput(`processing of file ${fileId} failed in ${failedId}; send a corrected file (a new blob id) to process it again`);
+            throw badInput('benchling.processingFailed', { file: fileId, processor: failedId });
           }
           if (failed.status === 'FAILED' && !rec) {
             msg.recoveredFrom = failedId;

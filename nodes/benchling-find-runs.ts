@@ -27,7 +27,7 @@ export = function (RED: NodeAPI): void {
       async ({ msg, send, signal, status }) => {
         const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
         const onWait = waitStatus(t, status);
-        const schemaId = await requireString(RED, node, 'run schema id', def.schemaId, def.schemaIdType, msg);
+        const schemaId = await requireString(RED, node, t('label.schemaId'), def.schemaId, def.schemaIdType, msg);
         const entryValue = def.entryId ? await evaluateProperty(RED, node, def.entryId, def.entryIdType || 'str', msg) : undefined;
         const entryId = typeof entryValue === 'string' && entryValue.trim() ? entryValue.trim() : undefined;
         status('blue', t('status.listing'));

@@ -29,21 +29,21 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'benchling-generate-input');
-    const intervalMs = secondsSetting('poll interval', def.interval, 2, 0.01);
-    const timeoutMs = secondsSetting('timeout', def.timeout, 600, 0.01);
+    const intervalMs = secondsSetting(t('label.interval'), def.interval, 2, 0.01);
+    const timeoutMs = secondsSetting(t('label.timeout'), def.timeout, 600, 0.01);
 
     handleInput(
       RED,
       node,
       async ({ msg, send, signal, status }) => {
         const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
-        const runId = await requireString(RED, node, 'assay run id', def.assayRunId || 'assayRunId', def.assayRunIdType || 'msg', msg);
+        const runId = await requireString(RED, node, t('label.assayRunId'), def.assayRunId || 'assayRunId', def.assayRunIdType || 'msg', msg);
         const configValue = def.configName ? await evaluateProperty(RED, node, def.configName, def.configNameType || 'str', msg) : '';
         const configName = typeof configValue === 'string' ? configValue.trim() : '';
         let folder = '';
         if (def.output !== 'payload') {
           folder = String((await evaluateProperty(RED, node, def.folder ?? '', 'str', msg)) ?? '').trim();
-          if (!folder) throw badInput('an output folder is needed to write the input file to (or choose "msg.payload")');
+          if (!folder) throw badInput('benchling.outputFolderMissing');
         }
 
         status('blue', t('status.finding'));
@@ -53,11 +53,9 @@ export = function (RED: NodeAPI): void {
         if (configName) generator = generators.find((g) => g.automationFileConfig?.name === configName);
         else if (generators.length === 1) generator = generators[0];
         if (!generator) {
-          throw badInput(
-            configName
-              ? `run ${runId} has no input file config "${configName}" (it has: ${names.join(', ') || 'none'})`
-              : `run ${runId} has ${generators.length} input file configs (${names.join(', ')}): choose one in the node`,
-          );
+          if (!configName) throw badInput('benchling.chooseInputConfig', { run: runId, count: generators.length, configs: names.join(', ') });
+          if (names.length === 0) throw badInput('benchling.noInputConfigNone', { run: runId, config: configName });
+          throw badInput('benchling.noInputConfig', { run: runId, config: configName, configs: names.join(', ') });
         }
 
         status('blue', t('status.generating'));
@@ -71,10 +69,12 @@ export = function (RED: NodeAPI): void {
           onPoll: ({ attempt }) => status('blue', t('status.generatingAttempt', { attempt })),
         });
         if (task.status === 'FAILED') {
-          throw new LabError('TASK_FAILED', `input file generation for run ${runId} failed: ${task.message ?? 'no message'}`);
+          throw task.message
+            ? new LabError('TASK_FAILED', 'benchling.inputGenerationFailed', { run: runId, message: task.message })
+            : new LabError('TASK_FAILED', 'benchling.inputGenerationFailedNoMessage', { run: runId });
         }
         const file = task.response?.file;
-        if (!file?.id) throw new LabError('BAD_RESPONSE', `Benchling generated no file for run ${runId} (task ${taskId})`);
+        if (!file?.id) throw new LabError('BAD_RESPONSE', 'benchling.noGeneratedFile', { run: runId, task: taskId });
 
         status('blue', t('status.downloading'));
         const name = safeFileName(file.name || `${generator.id}.csv`);

@@ -5,7 +5,8 @@
  * a normal outcome a flow routes.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { configNode, handleInput, Msg, requireString, secondsSetting, translator, waitStatus } from './lib/node-red';
+import { configNode, handleInput, Msg, requireString, secondsSetting, translator, waitStatus, type Translate } from './lib/node-red';
+import { describeError } from './lib/http/errors';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
 interface PollTaskDef extends NodeDef {
@@ -21,7 +22,7 @@ interface PollTaskDef extends NodeDef {
  * Puts a processor's error file (the rows that failed) on msg.errorFile with a download URL, so a
  * flow can fetch or show it. Best effort: the task's outcome is delivered even if this fails.
  */
-async function surfaceErrorFile(tenant: BenchlingTenantNode, msg: Msg, signal: AbortSignal): Promise<void> {
+async function surfaceErrorFile(t: Translate, tenant: BenchlingTenantNode, msg: Msg, signal: AbortSignal): Promise<void> {
   try {
     const client = tenant.client();
     const processor = await client.getOutputProcessor(msg.processorId as string, signal);
@@ -31,7 +32,7 @@ async function surfaceErrorFile(tenant: BenchlingTenantNode, msg: Msg, signal: A
       msg.errorFile = { ...processor.errorFile, downloadURL: url.downloadURL, expiresAt: url.expiresAt };
     }
   } catch (err) {
-    msg.errorFileError = (err as Error).message;
+    msg.errorFileError = describeError(t.error(err));
   }
 }
 
@@ -40,16 +41,16 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'benchling-poll-task');
-    const intervalMs = secondsSetting('poll interval', def.interval, 5, 0.01);
-    const maxIntervalMs = Math.max(intervalMs, secondsSetting('longest poll interval', def.maxInterval, 30, 0.01));
-    const timeoutMs = secondsSetting('timeout', def.timeout, 1800, 0.01);
+    const intervalMs = secondsSetting(t('label.interval'), def.interval, 5, 0.01);
+    const maxIntervalMs = Math.max(intervalMs, secondsSetting(t('label.upTo'), def.maxInterval, 30, 0.01));
+    const timeoutMs = secondsSetting(t('label.timeout'), def.timeout, 1800, 0.01);
 
     handleInput(
       RED,
       node,
       async ({ msg, send, signal, status }) => {
         const tenant = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant');
-        const taskId = await requireString(RED, node, 'task id', def.taskId || 'taskId', def.taskIdType || 'msg', msg);
+        const taskId = await requireString(RED, node, t('label.taskId'), def.taskId || 'taskId', def.taskIdType || 'msg', msg);
         status('blue', t('status.polling'));
         const task = await tenant.client().waitForTask(taskId, {
           intervalMs,
@@ -67,20 +68,20 @@ export = function (RED: NodeAPI): void {
         msg.task = task;
         const stats = (task.response as { progressStats?: { rowsFailed?: number } } | undefined)?.progressStats;
         if (typeof msg.processorId === 'string' && (task.status === 'FAILED' || (stats?.rowsFailed ?? 0) > 0)) {
-          await surfaceErrorFile(tenant, msg, signal);
+          await surfaceErrorFile(t, tenant, msg, signal);
         }
         if (task.status === 'SUCCEEDED') {
           msg.payload = task.response ?? {};
           send([msg, null]);
         } else {
-          msg.payload = { status: task.status, message: task.message ?? 'task failed', errors: task.errors };
+          msg.payload = { status: task.status, message: task.message ?? t('message.taskFailed'), errors: task.errors };
           send([null, msg]);
         }
       },
       {
         doneStatus: (msg: Msg) => {
           const task = msg.task as { status?: string } | undefined;
-          return task?.status === 'FAILED' ? 'FAILED' : 'SUCCEEDED';
+          return task?.status === 'FAILED' ? t('status.failed') : t('status.succeeded');
         },
       },
     );

@@ -31,11 +31,11 @@ export = function (RED: NodeAPI): void {
       async ({ msg, send, signal, status }) => {
         const client = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
         const method = String(def.method === 'msg' || !def.method ? msg.method ?? 'GET' : def.method).toUpperCase();
-        if (!METHODS.has(method)) throw badInput(`method "${method}" is not one of ${[...METHODS].join(', ')}`);
-        const apiPath = checkApiPath(await requireString(RED, node, 'path', def.path || 'path', def.pathType || 'msg', msg));
+        if (!METHODS.has(method)) throw badInput('benchling.badMethod', { method, methods: [...METHODS].join(', ') });
+        const apiPath = checkApiPath(await requireString(RED, node, t('label.path'), def.path || 'path', def.pathType || 'msg', msg));
         const query = msg.query && typeof msg.query === 'object' ? (msg.query as Record<string, string | number | boolean>) : undefined;
         const hasBody = method !== 'GET' && method !== 'DELETE' && msg.payload !== undefined && msg.payload !== null && msg.payload !== '';
-        if (hasBody && typeof msg.payload !== 'object') throw badInput(`msg.payload must be a JSON object for ${method}, got ${typeof msg.payload}`);
+        if (hasBody && typeof msg.payload !== 'object') throw badInput('benchling.payloadNotObject', { method, type: typeof msg.payload });
         status('blue', `${method} ${apiPath}`.slice(0, 30));
         const res = await client.http.request({
           method: method as Method,

@@ -8,7 +8,7 @@ import type { NodeAPI, NodeDef } from 'node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 import { BenchlingClient, DEFAULT_RATE_LIMIT } from './clients/benchling/client';
 import { describeError } from './lib/http/errors';
-import { lazyClient, secondsSetting } from './lib/node-red';
+import { lazyClient, secondsSetting, translator } from './lib/node-red';
 
 interface BenchlingTenantDef extends NodeDef {
   url: string;
@@ -21,10 +21,11 @@ interface BenchlingTenantDef extends NodeDef {
 
 
 export = function (RED: NodeAPI): void {
+  const t = translator(RED, 'benchling-tenant');
   function BenchlingTenant(this: BenchlingTenantNode, def: BenchlingTenantDef) {
     RED.nodes.createNode(this, def);
     const limit = Number(def.rateLimit) > 0 ? Number(def.rateLimit) : DEFAULT_RATE_LIMIT.limit;
-    const timeoutMs = secondsSetting('timeout', def.timeout, 30, 0.1);
+    const timeoutMs = secondsSetting(t('label.timeout'), def.timeout, 30, 0.1);
     this.client = lazyClient(this, () => {
         const creds = this.credentials ?? {};
         return new BenchlingClient({
@@ -43,7 +44,8 @@ export = function (RED: NodeAPI): void {
   RED.httpAdmin.get('/labwire/benchling/tenants/:id/schemas', RED.auth.needsPermission('benchling-tenant.read'), (req, res) => {
     const tenant = RED.nodes.getNode(String(req.params.id)) as unknown as BenchlingTenantNode | null;
     if (!tenant || tenant.type !== 'benchling-tenant') {
-      res.status(404).json({ error: 'This Benchling tenant is not deployed yet: deploy it first, then pick from the list.' });
+      // The editor shows its own translation of `code`; `error` is the same text in the runtime's language.
+      res.status(404).json({ code: 'NOT_DEPLOYED', error: t('picker.notDeployed') });
       return;
     }
     Promise.resolve()
@@ -58,7 +60,7 @@ export = function (RED: NodeAPI): void {
           })),
         ),
       )
-      .catch((err) => res.status(502).json({ error: describeError(err) }));
+      .catch((err) => res.status(502).json({ error: describeError(t.error(err)) }));
   });
 
   RED.nodes.registerType('benchling-tenant', BenchlingTenant as never, {

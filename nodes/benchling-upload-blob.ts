@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { abortMultipart, UploadOptions, UploadResult } from './clients/benchling/blob-upload';
 import type { Blob, BlobType } from './clients/benchling/types';
-import { badInput } from './lib/http/errors';
+import { badInput, describeError } from './lib/http/errors';
 import { Journal, stateFilePath } from './lib/journal';
 import { configNode, evaluateProperty, handleInput, Msg, translator, waitStatus } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
@@ -60,7 +60,7 @@ export = function (RED: NodeAPI): void {
             await abortMultipart(tenant.client().http, rec.blobId);
             journal.delete(key);
           } catch (err) {
-            node.warn(`could not abort interrupted upload ${rec.blobId}: ${(err as Error).message}`);
+            node.warn(t.shared('errors.blob.abortFailed', { blob: rec.blobId, reason: describeError(t.error(err)) }));
           }
         }
       })();
@@ -83,7 +83,7 @@ export = function (RED: NodeAPI): void {
         let reused = false;
         if (Buffer.isBuffer(source)) {
           const name = def.blobName || (typeof msg.filename === 'string' ? path.basename(msg.filename) : '');
-          if (!name) throw badInput('a Buffer needs a file name: set msg.filename or the node\'s blob name');
+          if (!name) throw badInput('blob.bufferNeedsName');
           result = await client.uploadBuffer(source, { ...opts, name });
         } else if (typeof source === 'string' && source.trim() !== '') {
           const file = source.trim();
@@ -101,8 +101,12 @@ export = function (RED: NodeAPI): void {
             if (key) journal.set(key, { state: 'complete', blobId: result.blob.id, blob: result.blob, size: result.size, at: new Date().toISOString() });
           }
         } else {
-          const what = def.fileType === 'msg' ? `msg.${def.file || 'payload'}` : 'the file setting';
-          throw badInput(`${what} must be a file path or a Buffer, got ${source === '' ? 'an empty string' : typeof source}`);
+          const type = typeof source;
+          if ((def.fileType || 'msg') === 'msg') {
+            const property = `msg.${def.file || 'payload'}`;
+            throw source === '' ? badInput('blob.msgEmptyString', { property }) : badInput('blob.msgNotFileOrBuffer', { property, type });
+          }
+          throw source === '' ? badInput('blob.settingEmptyString') : badInput('blob.settingNotFileOrBuffer', { type });
         }
         msg.payload = result.blob;
         msg.blobId = result.blob.id;

@@ -92,7 +92,7 @@ interface FileIdentity {
 function statFile(file: string): fs.Stats {
   try {
     const st = fs.statSync(file);
-    if (!st.isFile()) throw badInput(`${file} is not a regular file`);
+    if (!st.isFile()) throw badInput('blob.notRegularFile', { file });
     return st;
   } catch (err) {
     throw fileError(err, file);
@@ -102,16 +102,16 @@ function statFile(file: string): fs.Stats {
 function fileError(err: unknown, file: string): LabError {
   if (err instanceof LabError) return err;
   const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return badInput(`file ${file} no longer exists (deleted or moved after it was detected?)`);
-  if (code === 'EACCES' || code === 'EPERM') return badInput(`file ${file} cannot be read: permission denied`);
-  if (code === 'EBUSY') return badInput(`file ${file} is locked by another program`);
-  return badInput(`file ${file} cannot be read: ${(err as Error).message}`);
+  if (code === 'ENOENT') return badInput('blob.fileGone', { file });
+  if (code === 'EACCES' || code === 'EPERM') return badInput('blob.permissionDenied', { file });
+  if (code === 'EBUSY') return badInput('blob.fileLocked', { file });
+  return badInput('blob.unreadable', { file, reason: (err as Error).message });
 }
 
 function assertUnchanged(file: string, before: FileIdentity): void {
   const now = statFile(file);
   if (now.size !== before.size || now.mtimeMs !== before.mtimeMs) {
-    throw badInput(`file ${file} changed while it was being uploaded (size ${before.size} → ${now.size}); not uploaded`);
+    throw badInput('blob.changedWhileUploading', { file, before: before.size, now: now.size });
   }
 }
 
@@ -119,7 +119,7 @@ function assertUnchanged(file: string, before: FileIdentity): void {
 export async function uploadFile(http: HttpClient, file: string, o: UploadOptions = {}): Promise<UploadResult> {
   const st = statFile(file);
   const identity = { size: st.size, mtimeMs: st.mtimeMs };
-  if (st.size === 0) throw badInput(`file ${file} is empty (0 bytes); nothing to upload`);
+  if (st.size === 0) throw badInput('blob.fileEmpty', { file });
   const name = o.name || path.basename(file);
   if (st.size <= SINGLE_PART_MAX) {
     let bytes: Buffer;
@@ -128,7 +128,7 @@ export async function uploadFile(http: HttpClient, file: string, o: UploadOption
     } catch (err) {
       throw fileError(err, file);
     }
-    if (bytes.length !== identity.size) throw badInput(`file ${file} changed while it was being read; not uploaded`);
+    if (bytes.length !== identity.size) throw badInput('blob.changedWhileReading', { file });
     assertUnchanged(file, identity);
     return uploadBuffer(http, bytes, { ...o, name });
   }
@@ -137,9 +137,9 @@ export async function uploadFile(http: HttpClient, file: string, o: UploadOption
 
 /** Uploads bytes already in memory (≤ 10 MB as one request, larger ones refused). */
 export async function uploadBuffer(http: HttpClient, bytes: Buffer, o: UploadOptions & { name: string }): Promise<UploadResult> {
-  if (bytes.length === 0) throw badInput(`"${o.name}" is empty (0 bytes); nothing to upload`);
+  if (bytes.length === 0) throw badInput('blob.bufferEmpty', { name: o.name });
   if (bytes.length > SINGLE_PART_MAX) {
-    throw badInput(`"${o.name}" is ${bytes.length} bytes; a Buffer larger than 10 MB must be written to a file and uploaded by path`);
+    throw badInput('blob.bufferTooLarge', { name: o.name, size: bytes.length });
   }
   const md5 = createHash('md5').update(bytes).digest('hex');
   o.onProgress?.(0, bytes.length);
@@ -163,7 +163,7 @@ export async function uploadBuffer(http: HttpClient, bytes: Buffer, o: UploadOpt
 async function uploadMultipart(http: HttpClient, file: string, identity: FileIdentity, o: UploadOptions & { name: string }): Promise<UploadResult> {
   const partCount = Math.ceil(identity.size / PART_SIZE);
   if (partCount > MAX_PARTS) {
-    throw badInput(`file ${file} is ${identity.size} bytes; Benchling takes at most ${MAX_PARTS} parts (${MAX_PARTS * PART_SIZE} bytes)`);
+    throw badInput('blob.tooManyParts', { file, size: identity.size, maxParts: MAX_PARTS, maxBytes: MAX_PARTS * PART_SIZE });
   }
   const started = await http.request<Blob>({
     method: 'POST',
@@ -242,7 +242,7 @@ export function partBody(file: string, partNumber: number, start: number, length
       // CPU than this copy (Node sizes that scratch space at 3 bytes per char).
       if (whole > 0) yield Buffer.from(chunk.toString('base64', 0, whole), 'latin1');
     }
-    if (read !== length) throw badInput(`file ${file} changed while it was being uploaded (part ${partNumber} is short)`);
+    if (read !== length) throw badInput('blob.partShort', { file, part: partNumber });
     if (carry) yield carry.toString('base64');
     yield `","md5":"${hash.digest('hex')}"}`;
   }

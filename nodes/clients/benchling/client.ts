@@ -6,6 +6,7 @@ import { createHash } from 'crypto';
 import { HttpClient, HttpClientOptions, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
 import { governorFor } from '../../lib/http/governor';
+import { errorText } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
 import { pollUntil, PollOptions } from '../../lib/poll';
 import { uploadBuffer, uploadFile, UploadOptions, UploadResult } from './blob-upload';
@@ -45,17 +46,17 @@ export const DEFAULT_RATE_LIMIT = { limit: 60, windowMs: 30_000 };
 /** Turns what the user typed as the tenant URL into the API base (`…/api/v2`). */
 export function apiBaseFromTenantUrl(input: string): string {
   const raw = (input || '').trim();
-  if (!raw) throw badInput('Benchling tenant URL is not set (expected https://<tenant>.benchling.com)');
+  if (!raw) throw badInput('benchling.tenantUrlMissing');
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw badInput(`Benchling tenant URL "${raw}" is not a valid URL (expected https://<tenant>.benchling.com)`);
+    throw badInput('benchling.tenantUrlInvalid', { url: raw });
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw badInput(`Benchling tenant URL "${raw}" must start with https://`);
+    throw badInput('benchling.tenantUrlNotHttps', { url: raw });
   }
-  if (url.search || url.hash) throw badInput(`Benchling tenant URL "${raw}" must not contain ? or #`);
+  if (url.search || url.hash) throw badInput('benchling.tenantUrlQuery', { url: raw });
   const pathname = url.pathname.replace(/\/+$/, '');
   return `${url.origin}${pathname === '' ? '/api/v2' : pathname}`;
 }
@@ -63,21 +64,25 @@ export function apiBaseFromTenantUrl(input: string): string {
 /** A caller-supplied API path, refused unless it stays below the API base (credentials go nowhere else). */
 export function checkApiPath(p: string): string {
   if (!p.startsWith('/') || p.startsWith('//') || /:\/\//.test(p) || /(^|\/)\.\.(\/|$)/.test(p)) {
-    throw badInput(`path "${p}" must be a Benchling API path such as /assay-runs/<id> (relative to …/api/v2)`);
+    throw badInput('benchling.badApiPath', { path: p });
   }
   return p.replace(/^\/api\/v2(?=\/)/, '');
 }
 
-/** Benchling's `{"error": {type, message, userMessage, errorId, invalidId}}` as one readable line. */
+/**
+ * Benchling's `{"error": {type, message, userMessage, errorId, invalidId}}` as one readable line:
+ * the server's own text, then its annotations (texts of the shared catalogue, in English: the
+ * line becomes the `detail` value of `http.status`, a plain value the nodes do not translate).
+ */
 export function describeBenchlingError(status: number, body: unknown): { message: string; apiError?: Record<string, unknown> } | undefined {
   const e = (body as { error?: BenchlingApiError })?.error;
   if (!e || typeof e !== 'object') return undefined;
-  const text = e.userMessage && e.userMessage !== e.message ? `${e.message ?? ''} — ${e.userMessage}`.replace(/^ — /, '') : e.message ?? e.userMessage ?? 'no message';
+  const text = e.userMessage && e.userMessage !== e.message ? `${e.message ?? ''} — ${e.userMessage}`.replace(/^ — /, '') : e.message ?? e.userMessage ?? errorText('benchling.apiErrorNoMessage');
   const bits = [text];
   if (e.type) bits.push(`(${e.type})`);
-  if (e.invalidId) bits.push(`invalid id: ${e.invalidId}`);
-  if (e.errorId) bits.push(`errorId ${e.errorId}`);
-  if (status === 401) bits.push('— check the credentials (API key, or app client id and secret) in the benchling-tenant config node');
+  if (e.invalidId) bits.push(errorText('benchling.apiErrorInvalidId', { id: e.invalidId }));
+  if (e.errorId) bits.push(errorText('benchling.apiErrorId', { id: e.errorId }));
+  if (status === 401) bits.push(errorText('benchling.checkCredentials'));
   return { message: bits.join(' '), apiError: e as Record<string, unknown> };
 }
 
@@ -91,7 +96,7 @@ export class BenchlingClient {
     let onUnauthorized: HttpClientOptions['onUnauthorized'];
     let identity: string;
     if (o.oauth) {
-      if (!o.oauth.clientId || !o.oauth.clientSecret) throw badInput('Benchling app client id or client secret is not set in the benchling-tenant config node');
+      if (!o.oauth.clientId || !o.oauth.clientSecret) throw badInput('benchling.appCredentialsMissing');
       const tokens = new TokenSource(() => this.http, `${this.apiBase}/token`, o.oauth.clientId, o.oauth.clientSecret);
       auth = async () => ({ Authorization: `Bearer ${await tokens.get()}` });
       // A token can be revoked or expire early: renew it once, then report the 401.
@@ -101,7 +106,7 @@ export class BenchlingClient {
       };
       identity = `app ${o.oauth.clientId}`;
     } else {
-      if (!o.apiKey) throw badInput('Benchling API key is not set in the benchling-tenant config node');
+      if (!o.apiKey) throw badInput('benchling.apiKeyMissing');
       registerSecret(o.apiKey);
       const authorization = `Basic ${Buffer.from(`${o.apiKey}:`).toString('base64')}`;
       auth = () => ({ Authorization: authorization });
@@ -146,7 +151,7 @@ export class BenchlingClient {
       signal,
       onWait,
     });
-    if (!res.data?.taskId) throw new LabError('BAD_RESPONSE', `Benchling process-output for ${processorId} returned no taskId`);
+    if (!res.data?.taskId) throw new LabError('BAD_RESPONSE', 'benchling.processOutputNoTaskId', { processor: processorId });
     return res.data.taskId;
   }
 
@@ -177,7 +182,7 @@ export class BenchlingClient {
     const res = await this.http.request<AsyncTask<R>>({ method: 'GET', path: `/tasks/${encodeURIComponent(taskId)}`, signal, onWait });
     const status = res.data?.status;
     if (status !== 'RUNNING' && status !== 'SUCCEEDED' && status !== 'FAILED') {
-      throw new LabError('BAD_RESPONSE', `Benchling task ${taskId} has an unknown status ${JSON.stringify(status)}`);
+      throw new LabError('BAD_RESPONSE', 'benchling.unknownTaskStatus', { task: taskId, status: String(JSON.stringify(status)) });
     }
     return res.data;
   }
@@ -218,7 +223,7 @@ export class BenchlingClient {
       signal,
       onWait,
     });
-    if (!res.data?.taskId) throw new LabError('BAD_RESPONSE', `Benchling generate-input for ${generatorId} returned no taskId`);
+    if (!res.data?.taskId) throw new LabError('BAD_RESPONSE', 'benchling.generateInputNoTaskId', { generator: generatorId });
     return res.data.taskId;
   }
 
@@ -245,7 +250,7 @@ export class BenchlingClient {
       } catch (err) {
         if (!(err instanceof LabError) || err.status !== 403) throw err;
         if (attempt < maxUrls) continue;
-        throw new LabError('HTTP', `Benchling blob ${blobId}: the download URL was refused as expired ${attempt} times in a row (is this machine's clock right?)`, {}, { status: 403 });
+        throw new LabError('HTTP', 'benchling.downloadUrlExpired', { blob: blobId, attempts: attempt }, { status: 403 });
       }
       if (!o.toFile) {
         const chunks: Buffer[] = [];

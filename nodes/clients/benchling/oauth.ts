@@ -56,7 +56,7 @@ export class TokenSource {
       idempotent: true, // asking for another token has no side effect
     });
     const { access_token: token, expires_in: expiresIn } = res.data;
-    if (!token) throw new LabError('BAD_RESPONSE', 'Benchling POST /token answered without an access_token');
+    if (!token) throw new LabError('BAD_RESPONSE', 'benchling.noAccessToken');
     if (this.token) forgetSecret(this.token);
     registerSecret(token);
     this.token = token;
