@@ -21,7 +21,27 @@ export type MessageKey = Leaves<(typeof SharedCatalogue)['lab-messages']['errors
 /** A status text the shared layer shows, e.g. `waitRateLimit` (under `lab-messages.status`). */
 export type SharedStatusKey = Leaves<(typeof SharedCatalogue)['lab-messages']['status']>;
 
-export type MessageVars = Record<string, string | number>;
+/** A translatable part of a message: an error message id and its values. */
+export interface MessageRef {
+  key: MessageKey;
+  vars?: MessageVars;
+}
+/**
+ * The values a message names. A value that is itself a message (or a list of them, e.g. one per
+ * refused field) is told in the same language as the message around it; a list reads "a; b".
+ */
+export type MessageVars = Record<string, string | number | MessageRef | MessageRef[]>;
+
+export const messageRef = (key: MessageKey, vars?: MessageVars): MessageRef => ({ key, vars });
+
+/** The values as text: nested messages told by `tell` (which knows the language). */
+export function flattenVars(vars: MessageVars | undefined, tell: (ref: MessageRef) => string): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(vars ?? {})) {
+    out[k] = Array.isArray(v) ? v.map(tell).join('; ') : typeof v === 'object' && v !== null ? tell(v) : v;
+  }
+  return out;
+}
 
 // The build puts the catalogues next to the compiled nodes (dist/nodes/locales), where Node-RED
 // looks for them; this file runs from dist/nodes/lib.
@@ -42,7 +62,7 @@ function englishCatalogue(file: string): Record<string, unknown> {
 }
 
 /** Fills `__name__` placeholders (Node-RED's i18n syntax); an unknown placeholder stays visible. */
-export function fillPlaceholders(template: string, vars: MessageVars = {}): string {
+export function fillPlaceholders(template: string, vars: Record<string, string | number> = {}): string {
   return template.replace(/__(\w+)__/g, (m, v: string) => (v in vars ? String(vars[v]) : m));
 }
 
@@ -53,7 +73,7 @@ export function fillPlaceholders(template: string, vars: MessageVars = {}): stri
 export function englishText(file: string, key: string, vars?: MessageVars): string {
   let node: unknown = englishCatalogue(file);
   for (const part of key.split('.')) node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
-  return typeof node === 'string' ? fillPlaceholders(node, vars) : key;
+  return typeof node === 'string' ? fillPlaceholders(node, flattenVars(vars, (r) => errorText(r.key, r.vars))) : key;
 }
 
 /** The English text of an error message id. */

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { OnWait, WaitReason } from './http/client';
 import { badInput, describeError, LabError } from './http/errors';
-import { englishText, SHARED_CATALOGUE, type MessageVars, type SharedStatusKey } from './messages';
+import { englishText, flattenVars, SHARED_CATALOGUE, type MessageVars, type SharedStatusKey } from './messages';
 
 export type Msg = NodeMessageInFlow & Record<string, unknown>;
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -213,7 +213,7 @@ export function translator(RED: NodeAPI, type: string): Translate {
     const full = namespace ? `${namespace}:${key}` : key;
     let text: string | undefined;
     try {
-      text = RED._(full, vars);
+      text = RED._(full, flattenVars(vars, (ref) => t.shared(`errors.${ref.key}`, ref.vars)));
     } catch {
       text = undefined;
     }

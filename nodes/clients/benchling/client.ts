@@ -3,10 +3,10 @@
  * All traffic goes through the shared HttpClient (retries, per-tenant governor, proxy, CA).
  */
 import { createHash } from 'crypto';
-import { HttpClient, HttpClientOptions, type OnWait } from '../../lib/http/client';
+import { HttpClient, HttpClientOptions, type ApiErrorDescription, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
 import { governorFor } from '../../lib/http/governor';
-import { errorText } from '../../lib/messages';
+import { errorText, messageRef, type MessageRef } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
 import { pollUntil, PollOptions } from '../../lib/poll';
 import { uploadBuffer, uploadFile, UploadOptions, UploadResult } from './blob-upload';
@@ -71,19 +71,18 @@ export function checkApiPath(p: string): string {
 
 /**
  * Benchling's `{"error": {type, message, userMessage, errorId, invalidId}}` as one readable line:
- * the server's own text, then its annotations (texts of the shared catalogue, in English: the
- * line becomes the `detail` value of `http.status`, a plain value the nodes do not translate).
+ * the server's own text, then the pack's notes (invalid id, error id, what to check) as message
+ * ids, so each reader gets them in their language.
  */
-export function describeBenchlingError(status: number, body: unknown): { message: string; apiError?: Record<string, unknown> } | undefined {
+export function describeBenchlingError(status: number, body: unknown): ApiErrorDescription | undefined {
   const e = (body as { error?: BenchlingApiError })?.error;
   if (!e || typeof e !== 'object') return undefined;
   const text = e.userMessage && e.userMessage !== e.message ? `${e.message ?? ''} — ${e.userMessage}`.replace(/^ — /, '') : e.message ?? e.userMessage ?? errorText('benchling.apiErrorNoMessage');
-  const bits = [text];
-  if (e.type) bits.push(`(${e.type})`);
-  if (e.invalidId) bits.push(errorText('benchling.apiErrorInvalidId', { id: e.invalidId }));
-  if (e.errorId) bits.push(errorText('benchling.apiErrorId', { id: e.errorId }));
-  if (status === 401) bits.push(errorText('benchling.checkCredentials'));
-  return { message: bits.join(' '), apiError: e as Record<string, unknown> };
+  const notes: MessageRef[] = [];
+  if (e.invalidId) notes.push(messageRef('benchling.apiErrorInvalidId', { id: e.invalidId }));
+  if (e.errorId) notes.push(messageRef('benchling.apiErrorId', { id: e.errorId }));
+  if (status === 401) notes.push(messageRef('benchling.checkCredentials'));
+  return { message: e.type ? `${text} (${e.type})` : text, notes, apiError: e as Record<string, unknown> };
 }
 
 export class BenchlingClient {

@@ -12,6 +12,7 @@
 import axios, { AxiosError, AxiosResponse } from 'axios';
 import type { Readable } from 'stream';
 import { LabError } from './errors';
+import type { MessageRef } from '../messages';
 import type { RateGovernor } from './governor';
 import { NetworkAgents, NetworkOptions } from './network';
 import { backoffDelay, cancelled, sleep } from '../timing';
@@ -58,7 +59,10 @@ export interface HttpResponse<T> {
 }
 
 export interface ApiErrorDescription {
+  /** The service's own words (not translated). */
   message: string;
+  /** What the pack adds (invalid id, error id, "check the API key"…), told in the reader's language. */
+  notes?: MessageRef[];
   apiError?: Record<string, unknown>;
 }
 
@@ -236,7 +240,10 @@ export class HttpClient {
     const described = typeof body === 'object' && body !== null ? this.opts.describeApiError?.(status, body) : undefined;
     const detail = described?.message ?? (typeof body === 'string' ? describeNonJson(res) : JSON.stringify(body).slice(0, 300));
     const code = status === 429 ? 'RATE_LIMITED' : status === 503 ? 'UNAVAILABLE' : 'HTTP';
-    return new LabError(code, 'http.status', { what, status, detail }, { status, apiError: described?.apiError });
+    const notes = described?.notes ?? [];
+    return notes.length
+      ? new LabError(code, 'http.statusWithNotes', { what, status, detail, notes }, { status, apiError: described?.apiError })
+      : new LabError(code, 'http.status', { what, status, detail }, { status, apiError: described?.apiError });
   }
 
   close(): void {
