@@ -6,7 +6,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { FolderWatcher, FileRef, WatchedFile, WatcherStatus, WatchMode, PostAction } from './clients/folder-watcher';
 import { stateFilePath } from './lib/journal';
-import { expandEnv, handleInput, Msg, secondsSetting, setStatus } from './lib/node-red';
+import { expandEnv, handleInput, Msg, secondsSetting, setStatus, translator } from './lib/node-red';
 import { badInput, describeError, LabError } from './lib/http/errors';
 
 interface WatchFolderDef extends NodeDef {
@@ -25,37 +25,8 @@ interface WatchFolderDef extends NodeDef {
   ignoreTemp?: boolean;
 }
 
-const NS = 'lab-watch-folder';
-
-/** English fallbacks, used when the message catalog is not loaded (e.g. some test set-ups). */
-const FALLBACK: Record<string, string> = {
-  'status.starting': 'starting',
-  'status.waiting': 'waiting for folder',
-  'status.watching': '__files__ files · __pending__ pending · __unacked__ unacked',
-  'status.error': 'error',
-  'status.badSettings': 'bad settings',
-  'errors.badSettings': 'lab-watch-folder settings: __error__',
-  'errors.unknownInput':
-    'input not understood: send back msg.labwireFile (from this node\'s output) to acknowledge a file, or msg.topic "rescan"',
-  'errors.unknownFile': 'acknowledgement for a file the node has no record of: __file__',
-  'errors.staleAck': 'acknowledgement for an older version of __file__ (it changed since it was sent); nothing done',
-};
-
 export = function (RED: NodeAPI): void {
-  /** Catalog text for `key` (relative to the node's namespace), with __var__ substitution. */
-  function t(key: string, vars: Record<string, string | number> = {}): string {
-    const full = `${NS}.${key}`;
-    let text: string;
-    try {
-      text = RED._(full, vars);
-    } catch {
-      text = full;
-    }
-    if (!text || text === full) {
-      text = (FALLBACK[key] ?? full).replace(/__(\w+)__/g, (m, v: string) => (v in vars ? String(vars[v]) : m));
-    }
-    return text;
-  }
+  const t = translator(RED, 'lab-watch-folder');
 
   function statusText(s: WatcherStatus): string {
     return t('status.watching', {
@@ -72,27 +43,29 @@ export = function (RED: NodeAPI): void {
     let settingsError: LabError | null = null;
 
     try {
-      const folder = expandEnv(RED, node, 'folder', def.folder);
+      const folder = expandEnv(RED, node, t('label.folder'), def.folder);
       watcher = new FolderWatcher({
         folder,
         include: def.include || '*',
         exclude: def.exclude || '',
         recursive: !!def.recursive,
         mode: def.mode || 'auto',
-        pollIntervalMs: secondsSetting('poll interval', def.pollInterval, 15, 0.05),
-        stabilityMs: secondsSetting('stability window', def.stability, 5, 0),
-        rescanIntervalMs: secondsSetting('rescan interval', def.rescanInterval, 60, 0),
-        folderProbeMs: secondsSetting('folder check interval', def.probeInterval, 3, 0.02),
+        pollIntervalMs: secondsSetting(t('label.pollInterval'), def.pollInterval, 15, 0.05),
+        stabilityMs: secondsSetting(t('label.stability'), def.stability, 5, 0),
+        rescanIntervalMs: secondsSetting(t('label.rescanInterval'), def.rescanInterval, 60, 0),
+        folderProbeMs: secondsSetting(t('label.probeInterval'), def.probeInterval, 3, 0.02),
         postAction: def.postAction || 'none',
-        archiveFolder: def.postAction === 'move' ? expandEnv(RED, node, 'archive folder', def.archiveFolder) : undefined,
+        archiveFolder: def.postAction === 'move' ? expandEnv(RED, node, t('label.archiveFolder'), def.archiveFolder) : undefined,
         emitEmptyFiles: !!def.emitEmpty,
         ignoreTempFiles: def.ignoreTemp !== false,
         ledgerFile: stateFilePath(RED.settings.userDir, 'watch-folder', node.id),
       });
     } catch (err) {
-      settingsError = err instanceof LabError ? err : badInput(describeError(err));
+      const reason = err instanceof LabError ? t.error(err).message : describeError(err);
+      // Anything else (a bug, an unexpected throw) is still told as a settings problem, Catch-ably.
+      settingsError = err instanceof LabError ? err : badInput('folder.badSettings', { error: reason });
       setStatus(node, 'red', t('status.badSettings'), 'ring');
-      node.error(t('errors.badSettings', { error: settingsError.message }));
+      node.error(t.shared('errors.folder.badSettings', { error: reason }));
     }
 
     function showStatus(s: WatcherStatus): void {
@@ -100,7 +73,7 @@ export = function (RED: NodeAPI): void {
         case 'waiting':
           return setStatus(node, 'yellow', t('status.waiting'), 'ring');
         case 'error':
-          return setStatus(node, 'red', s.lastError ?? t('status.error'), 'ring');
+          return setStatus(node, 'red', s.lastProblem ? t.error(s.lastProblem).message : t('status.error'), 'ring');
         case 'watching':
           return setStatus(node, s.pending > 0 ? 'blue' : 'green', statusText(s), 'dot');
         case 'starting':
@@ -142,11 +115,12 @@ export = function (RED: NodeAPI): void {
         } as NodeMessage);
       });
       w.on('status', (s: WatcherStatus) => showStatus(s));
-      w.on('error', (err: Error) => node.warn(describeError(err)));
+      w.on('error', (err: Error) => node.warn(t.error(err).message));
       setStatus(node, 'grey', t('status.starting'), 'ring');
       w.start().catch((err) => {
-        setStatus(node, 'red', describeError(err), 'ring');
-        node.error(describeError(err));
+        const text = t.error(err).message;
+        setStatus(node, 'red', text, 'ring');
+        node.error(text);
       });
     }
 
@@ -154,20 +128,20 @@ export = function (RED: NodeAPI): void {
       RED,
       node,
       async ({ msg }) => {
-        if (!watcher) throw settingsError ?? badInput('the node is not configured');
+        if (!watcher) throw settingsError ?? badInput('folder.notConfigured');
         if (msg.topic === 'rescan') {
           await watcher.rescan();
           restoreStatus();
           return;
         }
         const ref = fileRefFrom(msg);
-        if (!ref) throw badInput(t('errors.unknownInput'));
+        if (!ref) throw badInput('folder.unknownInput');
         const failure = msg.ack === false || (msg.error !== undefined && msg.error !== null);
         const result = await watcher.ack(ref, { ok: !failure, error: failure ? errorText(msg.error) : undefined });
         msg.ackResult = result;
         restoreStatus();
-        if (result.outcome === 'unknown') node.warn(t('errors.unknownFile', { file: result.path }));
-        else if (result.outcome === 'stale') node.warn(t('errors.staleAck', { file: result.path }));
+        if (result.outcome === 'unknown') node.warn(t('warnings.unknownFile', { file: result.path }));
+        else if (result.outcome === 'stale') node.warn(t('warnings.staleAck', { file: result.path }));
       },
       {
         doneStatus: () => (watcher ? statusText(watcher.getStatus()) : null),

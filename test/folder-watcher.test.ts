@@ -8,6 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn, ChildProcess } from 'child_process';
 import { FolderWatcher, FolderWatcherOptions, WatchedFile, WatcherStatus, compileGlob, isUncPath } from '../nodes/clients/folder-watcher';
+import { LabError } from '../nodes/lib/http/errors';
 
 const STABLE = 250;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -96,6 +97,36 @@ describe('FolderWatcher', () => {
     new FolderWatcher({ folder: '/x', postAction: 'move', archiveFolder: '/x/done' });
     assert.equal(new FolderWatcher({ folder: '//server/share/x' }).mode, 'poll');
     assert.equal(new FolderWatcher({ folder: '/x' }).mode, 'events');
+  });
+
+  test('errors carry a message id and its values, so a node can tell them in its language', () => {
+    assert.throws(
+      () => new FolderWatcher({ folder: 'relative/dir' }),
+      (e: unknown) =>
+        e instanceof LabError &&
+        e.code === 'BAD_INPUT' &&
+        e.key === 'folder.notAbsolute' &&
+        e.vars.folder === 'relative/dir' &&
+        e.message === 'folder must be an absolute path, got "relative/dir"',
+    );
+    assert.throws(
+      () => new FolderWatcher({ folder: '/x', include: '[z-a].csv' }),
+      (e: unknown) => e instanceof LabError && e.key === 'folder.badPattern' && e.vars.pattern === '[z-a].csv' && /^pattern "\[z-a\]\.csv" is not a valid glob: /.test(e.message),
+    );
+  });
+
+  test('the errors.folder catalogue: de and ja have the keys and placeholders of en-US', () => {
+    const root = path.resolve(__dirname, '..', '..');
+    const section = (lang: string) =>
+      JSON.parse(fs.readFileSync(path.join(root, 'locales', lang, 'lab-messages.json'), 'utf8'))['lab-messages'].errors.folder as Record<string, string>;
+    const placeholders = (text: string) => (text.match(/__\w+?__/g) ?? []).sort();
+    const en = section('en-US');
+    assert.ok(Object.keys(en).length > 0);
+    for (const lang of ['de', 'ja']) {
+      const cat = section(lang);
+      assert.deepEqual(Object.keys(cat).sort(), Object.keys(en).sort(), `${lang}: same keys`);
+      for (const [k, text] of Object.entries(en)) assert.deepEqual(placeholders(cat[k]), placeholders(text), `${lang}: placeholders of ${k}`);
+    }
   });
 
   test('a file half-written at start-up is sent only after it stops growing', async () => {
@@ -285,7 +316,7 @@ describe('FolderWatcher', () => {
     fs.writeFileSync(path.join(dir, 'r.csv'), 'run');
     const h1 = await startWatcher({ folder: dir, ledgerFile: state, postAction: 'move', archiveFolder: archive });
     await waitFor(() => h1.files.length === 1, 3000, 'the file');
-    await assert.rejects(h1.w.ack(h1.files[0]), /cannot move/);
+    await assert.rejects(h1.w.ack(h1.files[0]), (e: unknown) => e instanceof LabError && e.key === 'folder.cannotCreateArchive' && /^cannot move /.test(e.message));
     assert.equal(h1.w.ledgerEntry('r.csv')?.state, 'acked');
     assert.ok(fs.existsSync(path.join(dir, 'r.csv')));
     await h1.w.close();
@@ -340,6 +371,8 @@ describe('FolderWatcher', () => {
     const s = h.w.getStatus();
     assert.equal(s.phase, 'error');
     assert.match(s.lastError ?? '', /is not a folder/);
+    assert.ok(s.lastProblem instanceof LabError && s.lastProblem.key === 'folder.notAFolder', 'the problem keeps its message id');
+    assert.deepEqual(s.lastProblem.vars, { folder: notDir });
   });
 
   test('crash: after SIGKILL a new process sends exactly the unacknowledged files again', async () => {

@@ -202,6 +202,21 @@ describe('lab-watch-folder (Node-RED)', () => {
     assert.match(m.error.message, /folder must be an absolute path/);
   });
 
+  test('a folder that is a file: red status and a warning saying so; an input not understood goes to Catch', async () => {
+    const base = dir('notdir');
+    const file = path.join(base, 'file.txt');
+    fs.writeFileSync(file, 'x');
+    const { w, caught } = await load({ folder: file });
+    await waitFor(() => lastStatus(w).fill === 'red', 3000, 'red status');
+    assert.match(lastStatus(w).text ?? '', /^\//, 'the status tells the problem, not just "error"');
+    assert.ok(w.warn.getCalls().some((c: any) => String(c.args[0]) === `${file} is not a folder`), 'no warning naming the folder');
+    const got = nextMessage(caught, 3000);
+    w.receive({ payload: 'what?' });
+    const m = await got;
+    assert.equal(m.error.code, 'BAD_INPUT');
+    assert.match(m.error.message, /input not understood: send back msg\.labwireFile/);
+  });
+
   test('an unset environment variable in the folder is a clear error; a set one is used', async () => {
     delete process.env.LW_WATCH_UNSET;
     let n = await load({ folder: '${LW_WATCH_UNSET}/x' });

@@ -21,7 +21,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import { badInput } from '../../lib/http/errors';
+import { badInput, LabError } from '../../lib/http/errors';
 import { compileGlob, CompiledPattern, DEFAULT_TEMP_PATTERNS, matchesAny, parsePatternList } from './glob';
 import { Ledger, LedgerEntry } from './ledger';
 
@@ -120,7 +120,10 @@ export interface WatcherStatus {
   /** Files found by a rescan that the events did not report. */
   recovered: number;
   errors: number;
+  /** The last problem, in English (the clients' language). */
   lastError?: string;
+  /** The same problem as an error: a LabError (message id + values) a node retells in its language. */
+  lastProblem?: Error;
 }
 
 interface Pending {
@@ -233,19 +236,19 @@ export class FolderWatcher extends EventEmitter {
   private initialScanDone = false;
 
   private counts = { emitted: 0, done: 0, failed: 0, recovered: 0, errors: 0 };
-  private lastError: string | undefined;
+  private lastProblem: Error | undefined;
 
   constructor(opts: FolderWatcherOptions) {
     super();
     const folder = typeof opts.folder === 'string' ? opts.folder.trim() : '';
-    if (!folder) throw badInput('folder is not set');
-    if (folder.includes('\0')) throw badInput('folder contains a NUL character');
-    if (/\$\{[^}]*\}/.test(folder)) throw badInput(`folder "${folder}" contains an unresolved environment variable`);
-    if (!isAbsoluteAnywhere(folder)) throw badInput(`folder must be an absolute path, got "${folder}"`);
+    if (!folder) throw badInput('folder.notSet');
+    if (folder.includes('\0')) throw badInput('folder.nulCharacter');
+    if (/\$\{[^}]*\}/.test(folder)) throw badInput('folder.unresolvedEnv', { folder });
+    if (!isAbsoluteAnywhere(folder)) throw badInput('folder.notAbsolute', { folder });
     this.folder = isUncPath(folder) || !path.isAbsolute(folder) ? folder : path.resolve(folder);
 
     const mode = opts.mode ?? 'auto';
-    if (mode !== 'events' && mode !== 'poll' && mode !== 'auto') throw badInput(`mode must be events, poll or auto, got "${String(mode)}"`);
+    if (mode !== 'events' && mode !== 'poll' && mode !== 'auto') throw badInput('folder.badMode', { value: String(mode) });
     this.mode = mode === 'auto' ? (isUncPath(this.folder) ? 'poll' : 'events') : mode;
     this.recursive = !!opts.recursive;
     this.stabilityMs = num('stabilityMs', opts.stabilityMs, 5000, 0);
@@ -257,30 +260,28 @@ export class FolderWatcher extends EventEmitter {
     this.ledgerFile = opts.ledgerFile;
 
     const include = parsePatternList(opts.include);
-    this.include = (include.length ? include : ['*']).map((p) => compileGlob(p));
-    this.exclude = parsePatternList(opts.exclude).map((p) => compileGlob(p));
+    this.include = (include.length ? include : ['*']).map(compilePattern);
+    this.exclude = parsePatternList(opts.exclude).map(compilePattern);
     this.temp = opts.ignoreTempFiles === false ? [] : DEFAULT_TEMP_PATTERNS.map((p) => compileGlob(p));
 
     const post = opts.postAction ?? 'none';
-    if (post !== 'none' && post !== 'move' && post !== 'delete') throw badInput(`post-action must be none, move or delete, got "${String(post)}"`);
+    if (post !== 'none' && post !== 'move' && post !== 'delete') throw badInput('folder.badPostAction', { value: String(post) });
     this.postAction = post;
     if (post === 'move') {
       const archive = (opts.archiveFolder ?? '').trim();
-      if (!archive) throw badInput('archive folder is not set (needed by the "move" post-action)');
-      if (/\$\{[^}]*\}/.test(archive)) throw badInput(`archive folder "${archive}" contains an unresolved environment variable`);
-      if (!isAbsoluteAnywhere(archive)) throw badInput(`archive folder must be an absolute path, got "${archive}"`);
+      if (!archive) throw badInput('folder.archiveNotSet');
+      if (/\$\{[^}]*\}/.test(archive)) throw badInput('folder.archiveUnresolvedEnv', { folder: archive });
+      if (!isAbsoluteAnywhere(archive)) throw badInput('folder.archiveNotAbsolute', { folder: archive });
       this.archiveFolder = path.isAbsolute(archive) ? path.resolve(archive) : archive;
       const rel = path.relative(this.folder, this.archiveFolder);
-      if (rel === '') throw badInput('archive folder must not be the watched folder');
+      if (rel === '') throw badInput('folder.archiveIsWatched');
       if (!rel.startsWith('..') && !path.isAbsolute(rel)) {
         const relPosix = rel.split(path.sep).join('/');
         // Inside the watched tree: allowed only where the watcher will never look.
         const segs = relPosix.split('/');
         const ignored = !this.recursive || segs.some((_, i) => this.dirIgnored(segs.slice(0, i + 1).join('/')));
         if (!ignored) {
-          throw badInput(
-            `archive folder ${this.archiveFolder} is inside the watched folder; exclude it (e.g. "${relPosix}/**") or pick a folder outside`,
-          );
+          throw badInput('folder.archiveInside', { archive: this.archiveFolder, relative: relPosix });
         }
       }
     }
@@ -334,7 +335,7 @@ export class FolderWatcher extends EventEmitter {
    * the next rescan and after a restart).
    */
   async ack(ref: FileRef, result: { ok?: boolean; error?: string } = {}): Promise<AckResult> {
-    if (!this.ledger || this.closed) throw new Error('folder watcher is not running');
+    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
     const rel = this.resolveRef(ref);
     const full = this.fullPath(rel);
     const entry = this.ledger.get(rel);
@@ -380,7 +381,8 @@ export class FolderWatcher extends EventEmitter {
       pending: this.pending.size + this.checking.size,
       awaitingAck,
       ...this.counts,
-      lastError: this.lastError,
+      lastError: this.lastProblem?.message,
+      lastProblem: this.lastProblem,
     };
   }
 
@@ -424,15 +426,15 @@ export class FolderWatcher extends EventEmitter {
   private resolveRef(ref: FileRef): string {
     if (ref.relativePath && typeof ref.relativePath === 'string') {
       const rel = ref.relativePath.replace(/\\/g, '/');
-      if (rel.split('/').includes('..') || isAbsoluteAnywhere(rel)) throw badInput(`relativePath "${rel}" leaves the watched folder`);
+      if (rel.split('/').includes('..') || isAbsoluteAnywhere(rel)) throw badInput('folder.refOutside', { path: rel });
       return rel;
     }
     if (ref.path && typeof ref.path === 'string') {
       const rel = this.rel(path.resolve(ref.path));
-      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw badInput(`${ref.path} is not inside the watched folder ${this.folder}`);
+      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw badInput('folder.refNotInside', { file: ref.path, folder: this.folder });
       return rel;
     }
-    throw badInput('the acknowledgement names no file (labwireFile.relativePath or labwireFile.path)');
+    throw badInput('folder.refNoFile');
   }
 
   // ---------------------------------------------------------------- folder lifecycle
@@ -461,14 +463,14 @@ export class FolderWatcher extends EventEmitter {
       if (code === 'ENOENT' || code === 'ENOTDIR') {
         this.setPhase('waiting');
       } else {
-        this.setPhase('error', `cannot read folder ${this.folder}: ${errText(err)}`);
+        this.setPhase('error', new LabError('UNAVAILABLE', 'folder.cannotRead', { folder: this.folder, reason: errText(err) }, { cause: err }));
       }
       return;
     }
     if (this.closed) return;
     if (!st.isDirectory()) {
       await this.stopBackend();
-      this.setPhase('error', `${this.folder} is not a folder`);
+      this.setPhase('error', badInput('folder.notAFolder', { folder: this.folder }));
       return;
     }
     const id = `${st.dev}:${st.ino}:${st.birthtimeMs}`;
@@ -529,9 +531,9 @@ export class FolderWatcher extends EventEmitter {
 
   private onWatcherError(err: unknown): void {
     const code = errCode(err);
-    this.reportProblem(err);
+    this.reportProblem(new LabError('UNAVAILABLE', 'folder.watchFailed', { folder: this.folder, reason: errText(err) }, { cause: err }));
     if (code === 'ENOSPC' || code === 'EMFILE') {
-      this.reportProblem(new Error(`${code}: too many file watches; the periodic rescan keeps finding files`));
+      this.reportProblem(new LabError('UNAVAILABLE', 'folder.tooManyWatches', { code }));
     }
     // The root may be gone (EPERM on Windows when a watched folder is deleted): check it.
     void this.probeRoot();
@@ -695,10 +697,12 @@ export class FolderWatcher extends EventEmitter {
         if (relDir === '') {
           // The folder itself is gone or unreadable: the probe decides what that means.
           if (code === 'ENOENT' || code === 'ENOTDIR') void this.probeRoot();
-          else this.reportProblem(new Error(`cannot list ${this.folder}: ${errText(err)}`));
+          else this.reportProblem(new LabError('UNAVAILABLE', 'folder.cannotList', { folder: this.folder, reason: errText(err) }, { cause: err }));
           return;
         }
-        if (code !== 'ENOENT') this.reportProblem(new Error(`cannot list ${this.fullPath(relDir)}: ${errText(err)}`));
+        if (code !== 'ENOENT') {
+          this.reportProblem(new LabError('UNAVAILABLE', 'folder.cannotList', { folder: this.fullPath(relDir), reason: errText(err) }, { cause: err }));
+        }
         continue;
       }
       for (const d of entries) {
@@ -857,7 +861,7 @@ export class FolderWatcher extends EventEmitter {
 
   /** Runs the post-action for an acknowledged file and records it as done. */
   private async runPostAction(rel: string): Promise<{ archivedTo?: string; skipped?: string }> {
-    if (this.postRunning.has(rel)) throw new Error(`${rel} is already being post-processed`);
+    if (this.postRunning.has(rel)) throw new LabError('UNAVAILABLE', 'folder.busy', { file: rel });
     this.postRunning.add(rel);
     try {
       const entry = this.ledger?.get(rel);
@@ -870,7 +874,10 @@ export class FolderWatcher extends EventEmitter {
         try {
           st = await fs.promises.stat(full);
         } catch (err) {
-          if (errCode(err) !== 'ENOENT') throw new Error(`cannot ${this.postAction} ${full}: ${errText(err)}`);
+          if (errCode(err) !== 'ENOENT') {
+            const key = this.postAction === 'move' ? 'folder.cannotMove' : 'folder.cannotDelete';
+            throw new LabError('UNAVAILABLE', key, { file: full, reason: errText(err) }, { cause: err });
+          }
           skipped = 'the file is gone';
         }
         if (st && (st.size !== entry.size || st.mtimeMs !== entry.mtimeMs)) {
@@ -878,7 +885,7 @@ export class FolderWatcher extends EventEmitter {
           skipped = 'the file changed after it was sent';
         } else if (st && this.postAction === 'delete') {
           await fs.promises.unlink(full).catch((err) => {
-            if (errCode(err) !== 'ENOENT') throw new Error(`cannot delete ${full}: ${errText(err)}`);
+            if (errCode(err) !== 'ENOENT') throw new LabError('UNAVAILABLE', 'folder.cannotDelete', { file: full, reason: errText(err) }, { cause: err });
           });
         } else if (st && this.postAction === 'move') {
           archivedTo = await this.moveToArchive(rel, full);
@@ -905,7 +912,7 @@ export class FolderWatcher extends EventEmitter {
     try {
       await fs.promises.mkdir(path.dirname(target), { recursive: true });
     } catch (err) {
-      throw new Error(`cannot move ${full}: cannot create archive folder ${path.dirname(target)}: ${errText(err)}`);
+      throw new LabError('UNAVAILABLE', 'folder.cannotCreateArchive', { file: full, folder: path.dirname(target), reason: errText(err) }, { cause: err });
     }
     const ext = path.extname(target);
     const stem = target.slice(0, target.length - ext.length);
@@ -917,41 +924,45 @@ export class FolderWatcher extends EventEmitter {
         await fh.close();
       } catch (err) {
         if (errCode(err) === 'EEXIST') continue;
-        throw new Error(`cannot move ${full} to ${dest}: ${errText(err)}`);
+        throw cannotMoveTo(full, dest, err);
       }
       try {
         await fs.promises.rename(full, dest);
       } catch (err) {
         if (errCode(err) === 'EXDEV') {
-          await fs.promises.copyFile(full, dest);
-          await fs.promises.unlink(full);
+          try {
+            await fs.promises.copyFile(full, dest);
+            await fs.promises.unlink(full);
+          } catch (copyErr) {
+            throw cannotMoveTo(full, dest, copyErr);
+          }
         } else {
           await fs.promises.unlink(dest).catch(() => undefined);
-          throw new Error(`cannot move ${full} to ${dest}: ${errText(err)}`);
+          throw cannotMoveTo(full, dest, err);
         }
       }
       return dest;
     }
-    throw new Error(`cannot move ${full}: no free name in ${path.dirname(target)}`);
+    throw new LabError('UNAVAILABLE', 'folder.noFreeName', { file: full, folder: path.dirname(target) });
   }
 
   // ---------------------------------------------------------------- status
 
-  private setPhase(phase: WatcherPhase, error?: string): void {
+  private setPhase(phase: WatcherPhase, error?: LabError): void {
     if (error) {
-      this.lastError = error;
+      this.lastProblem = error;
       this.counts.errors++;
     }
     const changed = this.phase !== phase;
     this.phase = phase;
     if (changed || error) this.flushStatus();
-    if (error) this.emitError(new Error(error));
+    if (error) this.emitError(error);
   }
 
   private reportProblem(err: unknown): void {
     if (this.closed) return;
     const e = err instanceof Error ? err : new Error(String(err));
-    this.lastError = e.message;
+    this.lastProblem = e;
     this.counts.errors++;
     this.statusChanged();
     this.emitError(e);
@@ -980,6 +991,19 @@ export class FolderWatcher extends EventEmitter {
 function num(name: string, v: unknown, dflt: number, min: number): number {
   if (v === undefined || v === null || v === '') return dflt;
   const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n) || n < min) throw badInput(`${name} must be a number ≥ ${min}, got ${String(v)}`);
+  if (!Number.isFinite(n) || n < min) throw badInput('folder.badNumber', { setting: name, min, value: String(v) });
   return n;
+}
+
+/** An include/exclude glob, or a clear error naming the pattern (e.g. a reversed range `[z-a]`). */
+function compilePattern(pattern: string): CompiledPattern {
+  try {
+    return compileGlob(pattern);
+  } catch (err) {
+    throw badInput('folder.badPattern', { pattern, reason: errText(err) });
+  }
+}
+
+function cannotMoveTo(file: string, target: string, err: unknown): LabError {
+  return new LabError('UNAVAILABLE', 'folder.cannotMoveTo', { file, target, reason: errText(err) }, { cause: err });
 }

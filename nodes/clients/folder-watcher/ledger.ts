@@ -3,6 +3,7 @@
  * folder) saying what was done with which version (size + mtime) of it. Backed by the shared
  * `Journal` when a file is given, else kept in memory (a watcher without memory across restarts).
  */
+import { LabError } from '../../lib/http/errors';
 import { Journal } from '../../lib/journal';
 
 /**
@@ -51,7 +52,7 @@ export class Ledger {
    * is cleared: relative paths of one folder say nothing about another.
    */
   constructor(file: string | undefined, folder: string) {
-    this.journal = file ? Journal.open<Row>(file) : null;
+    this.journal = file ? openJournal(file) : null;
     const meta = this.raw(META_KEY) as LedgerMeta | undefined;
     if (!meta || meta.folder !== folder) {
       for (const k of [...this.keys()]) this.rawDelete(k);
@@ -98,5 +99,15 @@ export class Ledger {
 
   close(): void {
     this.journal?.close();
+  }
+}
+
+/** The journal at `file`, or a clear error naming it (e.g. the state folder is not writable). */
+function openJournal(file: string): Journal<Row> {
+  try {
+    return Journal.open<Row>(file);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new LabError('UNAVAILABLE', 'folder.cannotOpenLedger', { file, reason }, { cause: err });
   }
 }
