@@ -18,7 +18,7 @@ import type { FileSource } from './clients/opentrons/multipart';
 import type { Ot2RobotNode } from './lib/config-nodes';
 import { badInput } from './lib/http/errors';
 import { Journal, stateFilePath } from './lib/journal';
-import { configNode, evaluateProperty, handleInput, Msg, setStatus, type StatusFill } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, Msg, reportError, setStatus, translator, waitStatus, type StatusFill, type Translate } from './lib/node-red';
 
 interface Ot2RunDef extends NodeDef {
   robot: string;
@@ -51,30 +51,43 @@ function num(v: string | number | undefined, fallback: number, allowZero = false
   return Number.isFinite(n) && (n > 0 || (allowZero && n === 0)) && v !== '' && v !== undefined ? n : fallback;
 }
 
+/** Seconds for a status: one decimal below 10 s, whole seconds above. */
 function seconds(ms: number): string {
-  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`;
+  return ms < 10_000 ? (ms / 1000).toFixed(1) : String(Math.round(ms / 1000));
 }
 
+/** Each phase's status: colour, text (a key under `ot2-run.status`), shape. */
 const PHASE_TEXT: Record<Progress['phase'], [StatusFill, string, 'dot' | 'ring']> = {
-  checking: ['blue', 'checking robot', 'ring'],
+  checking: ['blue', 'checking', 'ring'],
   uploading: ['blue', 'uploading', 'ring'],
-  analyzing: ['blue', 'analysing protocol', 'ring'],
-  loading: ['blue', 'loading protocol', 'ring'],
+  analyzing: ['blue', 'analyzing', 'ring'],
+  loading: ['blue', 'loading', 'ring'],
   starting: ['blue', 'starting', 'ring'],
   running: ['blue', 'running', 'dot'],
   paused: ['yellow', 'paused', 'dot'],
-  'door-open': ['yellow', 'door open', 'ring'],
+  'door-open': ['yellow', 'doorOpen', 'ring'],
   stopping: ['yellow', 'stopping', 'dot'],
   finishing: ['blue', 'finishing', 'dot'],
-  'needs-attention': ['yellow', 'needs attention on the robot', 'ring'],
-  offline: ['yellow', 'robot unreachable, retrying', 'ring'],
-  'cleaning-up': ['blue', 'cleaning up', 'dot'],
+  'needs-attention': ['yellow', 'needsAttention', 'ring'],
+  offline: ['yellow', 'offline', 'ring'],
+  'cleaning-up': ['blue', 'cleaningUp', 'dot'],
 };
+
+/** The robot's final state words the catalogue translates (`ot2-run.state.*`); any other is shown as the robot says it. */
+const KNOWN_STATES = new Set(['succeeded', 'failed', 'stopped', 'finished', 'error', 'analysis-failed']);
+
+function stateText(t: Translate, state: string): string {
+  return KNOWN_STATES.has(state) ? t(`state.${state}`) : state;
+}
+
+const COMMAND_SENT: Record<string, string> = { pause: 'status.pauseSent', resume: 'status.resumeSent', cancel: 'status.cancelSent' };
+const NO_RUN_TO = { pause: 'ot2.noRunToPause', resume: 'ot2.noRunToResume', cancel: 'ot2.noRunToCancel' } as const;
 
 export = function (RED: NodeAPI): void {
   function Ot2Run(this: Node, def: Ot2RunDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'ot2-run');
     const pollIntervalMs = num(def.interval, 1) * 1000;
     const loadTimeoutMs = num(def.loadTimeout, 300) * 1000;
     const runTimeoutMs = num(def.runTimeout, 0, true) * 1000;
@@ -95,7 +108,8 @@ export = function (RED: NodeAPI): void {
       return next;
     }
 
-    function runner(signal: AbortSignal, key: string, topic: unknown, status: (f: StatusFill, t: string, s?: 'dot' | 'ring') => void): ProtocolRunner {
+    function runner(signal: AbortSignal, key: string, topic: unknown, status: (f: StatusFill, text: string, s?: 'dot' | 'ring') => void): ProtocolRunner {
+      const wait = waitStatus(t, status);
       const robot = configNode<Ot2RobotNode>(RED, node, def.robot, 'ot2-robot');
       return new ProtocolRunner(robot.client(), {
         pollIntervalMs,
@@ -106,29 +120,34 @@ export = function (RED: NodeAPI): void {
         readSteps: def.readSteps !== false,
         signal,
         onProgress: (p) => {
-          const [fill, text, shape] = PHASE_TEXT[p.phase];
-          status(fill, p.step ? `${text}: ${p.step}` : text, shape);
+          const [fill, key, shape] = PHASE_TEXT[p.phase];
+          const text = t(`status.${key}`);
+          if (!p.step) status(fill, text, shape);
+          else if (p.stepNumber !== undefined) status(fill, t('status.withStepNumber', { status: text, step: p.step, number: p.stepNumber, count: p.stepCount ?? '?' }), shape);
+          else status(fill, t('status.withStep', { status: text, step: p.step }), shape);
         },
         onRecord: (r) => {
           try {
             if (r) journal.set(key, { ...r, topic });
             else if (journal.has(key)) journal.delete(key);
           } catch (err) {
-            node.warn(`could not record the run's progress: ${(err as Error).message}`);
+            node.warn(t('warnings.recordFailed', { reason: t.error(err).message }));
           }
         },
-        onWait: (reason, _ms, code) => status('yellow', code === 'retry-network' || code === 'retry-timeout' ? 'robot unreachable, retrying' : reason, 'ring'),
+        // A robot that does not answer is "unreachable" (the run goes on); other waits as the HTTP client tells them.
+        onWait: (reason, ms, code) => (code === 'retry-network' || code === 'retry-timeout' ? status('yellow', t('status.offline'), 'ring') : wait(reason, ms, code)),
       });
     }
 
     function deliver(msg: Msg, out: RunOutcome, send: (m: unknown) => void): void {
-      const { seenAtMs: _seen, ...payload } = out;
+      const { seenAtMs: _seen, warningMessages, ...payload } = out;
       void _seen;
       msg.payload = payload;
       msg.ot2 = payload;
       if (out.outcome === 'succeeded') send([msg, null]);
       else send([null, msg]);
-      for (const w of out.warnings) node.warn(w);
+      // msg.payload keeps the English warnings (data); the log tells them in the runtime's language.
+      for (const w of warningMessages) node.warn(t.shared(`errors.${w.key}`, { ...w.vars, reason: w.cause === undefined ? w.vars.reason : t.error(w.cause).message }));
     }
 
     async function files(msg: Msg): Promise<{ protocol: FileSource; support: FileSource[]; params?: Record<string, unknown> }> {
@@ -137,11 +156,12 @@ export = function (RED: NodeAPI): void {
       let protocol: FileSource;
       if (Buffer.isBuffer(protoValue)) {
         if (typeof nameValue !== 'string' || !nameValue.trim()) {
-          throw badInput('the protocol arrived as a Buffer without a file name: set the file name (by default msg.filename, e.g. "protocol.py")');
+          throw badInput('ot2.protocolBufferNoName');
         }
         protocol = { name: nameValue, data: protoValue };
       } else if (typeof protoValue === 'string' && protoValue.trim()) protocol = { path: protoValue.trim() };
-      else throw badInput(`protocol is missing (${def.protocolType === 'str' || def.protocolType === 'env' ? 'set the protocol file path' : `msg.${def.protocol || 'payload'} is empty`}): give a file path, or a Buffer with msg.filename`);
+      else if (def.protocolType === 'str' || def.protocolType === 'env') throw badInput('ot2.protocolPathMissing');
+      else throw badInput('ot2.protocolMsgEmpty', { property: def.protocol || 'payload' });
 
       const support: FileSource[] = [];
       if (def.supportFilesType !== 'none' && def.supportFiles !== undefined && def.supportFiles !== '') {
@@ -152,7 +172,7 @@ export = function (RED: NodeAPI): void {
           else if (item && typeof item === 'object' && Buffer.isBuffer((item as { data?: unknown }).data)) support.push({ name: String((item as { name?: unknown }).name ?? ''), data: (item as { data: Buffer }).data });
           else if (item && typeof item === 'object' && typeof (item as { path?: unknown }).path === 'string') support.push({ path: (item as { path: string }).path, name: (item as { name?: string }).name });
           else if (Buffer.isBuffer(item) && list.length === 1 && typeof msg.filename === 'string') support.push({ name: msg.filename, data: item });
-          else throw badInput(`support file ${i + 1} is not a file path, {path} or {name, data: Buffer}`);
+          else throw badInput('ot2.supportFileInvalid', { n: i + 1 });
         }
       }
 
@@ -160,7 +180,7 @@ export = function (RED: NodeAPI): void {
       if (def.parametersType !== 'none' && def.parameters) {
         const raw = await evaluateProperty(RED, node, def.parameters, def.parametersType || 'msg', msg);
         if (raw !== undefined && raw !== null && raw !== '') {
-          if (typeof raw !== 'object' || Array.isArray(raw)) throw badInput('runtime parameters must be an object such as {"reps": 3, "volume": 50.5}');
+          if (typeof raw !== 'object' || Array.isArray(raw)) throw badInput('ot2.parametersNotObject');
           params = raw as Record<string, unknown>;
         }
       }
@@ -173,8 +193,8 @@ export = function (RED: NodeAPI): void {
       async ({ msg, send, signal, status }) => {
         const command = typeof msg.command === 'string' ? msg.command.trim().toLowerCase() : undefined;
         if (command !== undefined) {
-          if (!COMMANDS.has(command)) throw badInput(`unknown command "${msg.command}": use pause, resume or cancel`);
-          if (!active) throw badInput(`no run in progress to ${command}`);
+          if (!COMMANDS.has(command)) throw badInput('ot2.unknownCommand', { command: String(msg.command) });
+          if (!active) throw badInput(NO_RUN_TO[command as keyof typeof NO_RUN_TO]);
           if (command === 'pause') await active.pause();
           else if (command === 'resume') await active.resume();
           else await active.cancel();
@@ -182,7 +202,7 @@ export = function (RED: NodeAPI): void {
         }
         const { protocol, support, params } = await files(msg);
         const keep = typeof msg.keep === 'boolean' ? msg.keep : !!def.keep;
-        if (active) status('grey', 'queued (a run is in progress)', 'ring');
+        if (active) status('grey', t('status.queued'), 'ring');
         await exclusive(signal, async () => {
           const r = runner(signal, String(msg._msgid), msg.topic, status);
           active = r;
@@ -196,9 +216,9 @@ export = function (RED: NodeAPI): void {
       },
       {
         doneStatus: (msg: Msg) => {
-          if (typeof msg.command === 'string') return `${msg.command} sent`;
+          if (typeof msg.command === 'string') return t(COMMAND_SENT[msg.command.trim().toLowerCase()]);
           const p = msg.ot2 as RunOutcome | undefined;
-          return p ? `${p.state} (${seconds(p.durationMs)})` : 'done';
+          return p ? t('status.ended', { state: stateText(t, p.state), seconds: seconds(p.durationMs) }) : t.shared('status.done');
         },
         onClose: async () => {
           closing.abort();
@@ -214,22 +234,19 @@ export = function (RED: NodeAPI): void {
     const leftOver = [...journal.entries()];
     for (const [key, record] of leftOver) {
       void exclusive(closing.signal, async () => {
-        const st = (f: StatusFill, t: string, s?: 'dot' | 'ring') => {
-          if (!closing.signal.aborted) setStatus(node, f, t, s);
+        const st = (f: StatusFill, text: string, s?: 'dot' | 'ring') => {
+          if (!closing.signal.aborted) setStatus(node, f, text, s);
         };
-        st('blue', 'reattaching to run on robot', 'ring');
+        st('blue', t('status.reattaching'), 'ring');
         const r = runner(closing.signal, key, record.topic, st);
         active = r;
         try {
           const out = await r.attach(record);
           const msg = { _msgid: key, topic: record.topic, reattached: true } as unknown as Msg;
           deliver(msg, out, (m) => node.send(m as never));
-          st('green', `${out.state} (reattached)`);
+          st('green', t('status.reattached', { state: stateText(t, out.state) }));
         } catch (err) {
-          if (!closing.signal.aborted) {
-            setStatus(node, 'red', (err as Error).message, 'ring');
-            node.error(err);
-          }
+          if (!closing.signal.aborted) reportError(t, node, err, undefined);
         } finally {
           if (active === r) active = null;
         }

@@ -7,6 +7,7 @@
  */
 import { HttpClient, type HttpResponse, type OnWait, type RequestSpec } from '../../lib/http/client';
 import { LabError } from '../../lib/http/errors';
+import { errorText } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
 import { multipartBody, type FormPart, type ResolvedFile } from './multipart';
 import type {
@@ -43,20 +44,20 @@ type Opts = { signal?: AbortSignal; onWait?: OnWait };
 /** Builds `http://host:port` from the config node's fields; a clear error when they are unusable. */
 export function robotBaseUrl(host: string, port?: number): string {
   const h = (host ?? '').trim();
-  if (!h) throw new LabError('BAD_INPUT', 'robot host is missing (set the host name or IP address in the ot2-robot config node)');
+  if (!h) throw new LabError('BAD_INPUT', 'ot2.hostMissing');
   if (/^https?:\/\//i.test(h)) {
     let u: URL;
     try {
       u = new URL(h);
     } catch {
-      throw new LabError('BAD_INPUT', `robot address "${h}" is not a valid URL`);
+      throw new LabError('BAD_INPUT', 'ot2.addressNotUrl', { address: h });
     }
     if (!u.port && port) u.port = String(port);
     return u.origin;
   }
-  if (/[\s/?#@]/.test(h)) throw new LabError('BAD_INPUT', `robot host "${h}" is not a host name or IP address`);
+  if (/[\s/?#@]/.test(h)) throw new LabError('BAD_INPUT', 'ot2.hostInvalid', { host: h });
   const p = port ?? DEFAULT_PORT;
-  if (!Number.isInteger(p) || p <= 0 || p > 65535) throw new LabError('BAD_INPUT', `robot port "${port}" is not a port number`);
+  if (!Number.isInteger(p) || p <= 0 || p > 65535) throw new LabError('BAD_INPUT', 'ot2.portInvalid', { port: String(port) });
   const hostPart = h.includes(':') && !h.startsWith('[') ? `[${h}]` : h;
   return `http://${hostPart}:${p}`;
 }
@@ -68,11 +69,12 @@ export function describeOpentronsError(status: number, body: unknown): { message
   if (first && typeof first === 'object') {
     const detail = typeof first.detail === 'string' ? first.detail : '';
     const title = typeof first.title === 'string' ? first.title : String(first.id ?? 'error');
-    const more = b.errors!.length > 1 ? ` (+${b.errors!.length - 1} more)` : '';
-    return { message: `${title}: ${detail}${more}`.replace(/: $/, ''), apiError: first };
+    const text = detail ? `${title}: ${detail}` : title; // the robot's own words
+    const more = b.errors!.length - 1;
+    return { message: more > 0 ? errorText('ot2.moreErrors', { text, count: more }) : text, apiError: first };
   }
   if (typeof b?.message === 'string') return { message: b.message, apiError: { message: b.message } };
-  if (Array.isArray(b?.detail)) return { message: `invalid request: ${JSON.stringify(b.detail).slice(0, 200)}` };
+  if (Array.isArray(b?.detail)) return { message: errorText('ot2.invalidRequest', { detail: JSON.stringify(b.detail).slice(0, 200) }) };
   return undefined;
 }
 
@@ -135,7 +137,7 @@ export class OpentronsClient {
     if (typeof h.robot_model === 'string' && h.robot_model) return (this.detected = 'runs');
     const major = Number(/^\s*(\d+)/.exec(String(h.api_version ?? ''))?.[1]);
     if (!Number.isFinite(major)) {
-      throw new LabError('BAD_RESPONSE', `OT-2 GET /health: unrecognised api_version "${h.api_version}"; set the API generation in the ot2-robot config node`);
+      throw new LabError('BAD_RESPONSE', 'ot2.apiVersionUnknown', { version: String(h.api_version) });
     }
     this.detected = major < 5 ? 'sessions' : 'runs';
     return this.detected;

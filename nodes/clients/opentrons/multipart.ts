@@ -8,7 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
 import type { StreamBody } from '../../lib/http/client';
-import { badInput } from '../../lib/http/errors';
+import { badInput, LabError } from '../../lib/http/errors';
+import type { MessageVars } from '../../lib/messages';
 
 /** A file to upload: from disk (`path`) or from memory (`data`), with the name the robot sees. */
 export type FileSource = { path: string; name?: string } | { name: string; data: Buffer };
@@ -23,28 +24,36 @@ export interface ResolvedFile {
 
 export type FormPart = { field: string; value: string } | { field: string; file: ResolvedFile };
 
+/** Which file of a run is being checked, for the message: the protocol, or support file `n` (1-based). */
+export type FileRole = { file: 'protocol' } | { file: 'support'; n: number };
+
+/** The message id for a problem with the file, by its role (`ot2.protocolFile.*` / `ot2.supportFile.*`). */
+function fileProblem(role: FileRole, problem: 'notBuffer' | 'noPath' | 'notFound' | 'notAFile' | 'nameNeeded' | 'badName', vars: MessageVars = {}): LabError {
+  return role.file === 'protocol' ? badInput(`ot2.protocolFile.${problem}` as const, vars) : badInput(`ot2.supportFile.${problem}` as const, { ...vars, n: role.n });
+}
+
 /** Checks that a file exists and is a non-empty regular file; fixes its name and size. */
-export async function resolveFile(src: FileSource, what: string): Promise<ResolvedFile> {
+export async function resolveFile(src: FileSource, role: FileRole): Promise<ResolvedFile> {
   if ('data' in src) {
-    if (!Buffer.isBuffer(src.data)) throw badInput(`${what}: the data is not a Buffer`);
-    const name = safeName(src.name, what);
+    if (!Buffer.isBuffer(src.data)) throw fileProblem(role, 'notBuffer');
+    const name = safeName(src.name, role);
     return { name, size: src.data.length, data: src.data };
   }
-  if (typeof src.path !== 'string' || src.path.trim() === '') throw badInput(`${what}: no file path given`);
+  if (typeof src.path !== 'string' || src.path.trim() === '') throw fileProblem(role, 'noPath');
   let st: fs.Stats;
   try {
     st = await fs.promises.stat(src.path);
   } catch {
-    throw badInput(`${what}: file "${src.path}" does not exist or cannot be read`);
+    throw fileProblem(role, 'notFound', { path: src.path });
   }
-  if (!st.isFile()) throw badInput(`${what}: "${src.path}" is not a file`);
-  return { name: safeName(src.name ?? path.basename(src.path), what), size: st.size, path: src.path };
+  if (!st.isFile()) throw fileProblem(role, 'notAFile', { path: src.path });
+  return { name: safeName(src.name ?? path.basename(src.path), role), size: st.size, path: src.path };
 }
 
-function safeName(name: unknown, what: string): string {
-  if (typeof name !== 'string' || name.trim() === '') throw badInput(`${what}: a file name is needed (e.g. "protocol.py")`);
+function safeName(name: unknown, role: FileRole): string {
+  if (typeof name !== 'string' || name.trim() === '') throw fileProblem(role, 'nameNeeded');
   const base = path.basename(name.trim().replace(/\\/g, '/'));
-  if (/["\r\n]/.test(base)) throw badInput(`${what}: file name "${base}" contains quotes or line breaks`);
+  if (/["\r\n]/.test(base)) throw fileProblem(role, 'badName', { name: base });
   return base;
 }
 
@@ -87,7 +96,7 @@ export function multipartBody(parts: FormPart[]): () => StreamBody {
             sent += (chunk as Buffer).length;
             yield chunk as Buffer;
           }
-          if (sent !== p.file.size) throw new Error(`file "${p.file.path}" changed size while it was being uploaded`);
+          if (sent !== p.file.size) throw new LabError('BAD_INPUT', 'ot2.fileChangedSize', { path: p.file.path! });
         }
       }
       yield tail;

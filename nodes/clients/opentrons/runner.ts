@@ -14,6 +14,7 @@ import * as crypto from 'crypto';
 import * as path from 'path';
 import type { OnWait } from '../../lib/http/client';
 import { LabError, isCancelled } from '../../lib/http/errors';
+import { errorText, type MessageKey, type MessageVars } from '../../lib/messages';
 import { isTransient, pollUntil } from '../../lib/poll';
 import { sleep } from '../../lib/timing';
 import { apiErrorDetail, apiErrorId, OpentronsClient } from './client';
@@ -39,8 +40,11 @@ export interface Progress {
   phase: Phase;
   /** The robot's own state word (`running`, `blocked-by-open-door`, `loaded`…), when known. */
   state?: string;
-  /** The current step, where the robot tells it. */
+  /** The current step in the robot's own words (command type and message), where the robot tells it. */
   step?: string;
+  /** Runs API: the current step's number (1-based) and the number of steps, where the robot tells them. */
+  stepNumber?: number;
+  stepCount?: number;
 }
 
 /** What must survive a restart to find the run again (kept in the node's journal). */
@@ -67,6 +71,14 @@ export interface RobotError {
   line?: number;
 }
 
+/** A warning as a message id (`lab-messages.errors.<key>`) and its values; `cause` is the error behind it. */
+export interface RunWarning {
+  key: MessageKey;
+  vars: MessageVars;
+  /** The error that made the step fail (its message is the `reason` value). */
+  cause?: unknown;
+}
+
 export type Outcome = 'succeeded' | 'failed' | 'stopped' | 'not-loaded';
 
 export interface RunOutcome {
@@ -83,8 +95,10 @@ export interface RunOutcome {
   errors: RobotError[];
   /** Protocol and run left on the robot (keep) or deleted. */
   kept: boolean;
-  /** Cleanup steps that did not work (the run still ended as stated). */
+  /** Cleanup steps that did not work (the run still ended as stated), in English. */
   warnings: string[];
+  /** The same warnings as message ids and values, for a node to tell in its own language. */
+  warningMessages: RunWarning[];
   /** Date.now() when the end was seen (for latency figures). */
   seenAtMs: number;
 }
@@ -121,16 +135,29 @@ const SESSION_FLAG = 'enableHttpProtocolSessions';
 const RUNS_DATA_EXT = new Set(['.csv', '.txt']);
 const PROTOCOL_EXT = new Set(['.py', '.json']);
 
-function fail(message: string, extra: { status?: number; apiError?: Record<string, unknown> } = {}): LabError {
-  return new LabError('TASK_FAILED', message, {}, extra);
+function fail(key: MessageKey, vars: MessageVars = {}, extra: { status?: number; apiError?: Record<string, unknown> } = {}): LabError {
+  return new LabError('TASK_FAILED', key, vars, extra);
 }
 
 export function flagOffError(): LabError {
-  return fail(
-    'the robot refused the protocol session (403): the 4.x feature flag is off. On the robot, enable "Experimental HTTP Protocol Sessions" ' +
-      `(Robot settings → Advanced, setting ${SESSION_FLAG}; or POST /settings {"id":"${SESSION_FLAG}","value":true}) and restart the robot`,
-    { status: 403 },
-  );
+  return fail('ot2.flagOff', { flag: SESSION_FLAG }, { status: 403 });
+}
+
+/** A poll that gave up at its time limit is told with the run's own words for what it waited for. */
+async function timeLimit<T>(poll: Promise<T>, key: MessageKey, vars: MessageVars = {}): Promise<T> {
+  try {
+    return await poll;
+  } catch (err) {
+    if (err instanceof LabError && err.code === 'TIMEOUT' && err.key === 'poll.notFinished') {
+      throw new LabError('TIMEOUT', key, { ...vars, seconds: err.vars.seconds }, { cause: err });
+    }
+    throw err;
+  }
+}
+
+/** A warning for the outcome: English text (for msg.payload) and its message id (for the node). */
+function warning(key: MessageKey, vars: MessageVars, cause?: unknown): RunWarning {
+  return { key, vars: { ...vars, reason: (cause as Error)?.message ?? '' }, cause };
 }
 
 function ms(a?: string, b?: string): number | undefined {
@@ -189,11 +216,11 @@ export class ProtocolRunner {
 
   async run(req: RunRequest): Promise<RunOutcome> {
     this.progress({ phase: 'checking' });
-    const protocol = await resolveFile(req.protocol, 'protocol file');
+    const protocol = await resolveFile(req.protocol, { file: 'protocol' });
     const support: ResolvedFile[] = [];
-    for (const [i, s] of (req.supportFiles ?? []).entries()) support.push(await resolveFile(s, `support file ${i + 1}`));
+    for (const [i, s] of (req.supportFiles ?? []).entries()) support.push(await resolveFile(s, { file: 'support', n: i + 1 }));
     if (!PROTOCOL_EXT.has(path.extname(protocol.name).toLowerCase())) {
-      throw new LabError('BAD_INPUT', `protocol file "${protocol.name}" must be a Python (.py) or JSON (.json) protocol`);
+      throw new LabError('BAD_INPUT', 'ot2.protocolExtension', { name: protocol.name });
     }
     const generation = await this.client.generation(this.rq);
     this.generationUsed = generation;
@@ -256,7 +283,7 @@ export class ProtocolRunner {
       if (runId && g === 'runs') await this.client.runAction(runId, 'stop', this.rq).catch(() => undefined);
       const warnings = record.keep ? [] : await this.cleanup(g, runId, protocolId);
       this.setRecord(null);
-      return this.outcome('stopped', 'stopped', { warnings, errors: [{ type: 'NotStarted', detail: 'Node-RED stopped before the run was started; nothing ran' }] });
+      return this.outcome('stopped', 'stopped', { warnings, errors: [{ type: 'NotStarted', detail: errorText('ot2.notStartedDetail') }] });
     }
     try {
       if (g === 'runs') return await this.followRuns(runId, protocolId, record.keep);
@@ -264,7 +291,7 @@ export class ProtocolRunner {
     } catch (err) {
       if (err instanceof LabError && err.status === 404) {
         this.setRecord(null);
-        throw new LabError('TASK_FAILED', `the run that was in progress before Node-RED restarted (${runId}) is no longer on the robot; its outcome is unknown`, {}, { status: 404 });
+        throw new LabError('TASK_FAILED', 'ot2.runGone', { runId }, { status: 404 });
       }
       throw err;
     }
@@ -273,13 +300,13 @@ export class ProtocolRunner {
   // ---- controls --------------------------------------------------------------------------------
 
   async pause(): Promise<void> {
-    const r = await this.mustHaveStarted('pause');
+    const r = await this.mustHaveStarted('ot2.cannotPause');
     if (r.generation === 'runs') await this.client.runAction(r.runId!, 'pause', this.rq);
     else await this.client.sessionCommand(r.runId!, 'protocol.pause', this.rq);
   }
 
   async resume(): Promise<void> {
-    const r = await this.mustHaveStarted('resume');
+    const r = await this.mustHaveStarted('ot2.cannotResume');
     if (r.generation === 'runs') await this.client.runAction(r.runId!, 'play', this.rq);
     else await this.client.sessionCommand(r.runId!, 'protocol.resume', this.rq);
   }
@@ -316,10 +343,10 @@ export class ProtocolRunner {
   }
 
   /** The started run; a control that arrives while the start is on its way waits for it. */
-  private async mustHaveStarted(what: string): Promise<RunRecord> {
+  private async mustHaveStarted(notYet: MessageKey): Promise<RunRecord> {
     for (let waited = 0; this.record && !this.record.started && this.startInFlight && waited < 30_000; waited += 20) await sleep(20, this.o.signal);
     const r = this.record;
-    if (!r?.runId || !r.started) throw new LabError('BAD_INPUT', `cannot ${what}: the run has not started yet`);
+    if (!r?.runId || !r.started) throw new LabError('BAD_INPUT', notYet);
     return r;
   }
 
@@ -329,10 +356,10 @@ export class ProtocolRunner {
     for (const f of support) {
       const ext = path.extname(f.name).toLowerCase();
       if (ext === '.py') {
-        throw new LabError('BAD_INPUT', `support file "${f.name}": robot software 5 and later does not accept helper modules (.py); put the code into the protocol`);
+        throw new LabError('BAD_INPUT', 'ot2.supportPyModule', { name: f.name });
       }
       if (!RUNS_DATA_EXT.has(ext) && ext !== '.json') {
-        throw new LabError('BAD_INPUT', `support file "${f.name}": the robot accepts only data files (.csv, .txt) and custom labware (.json)`);
+        throw new LabError('BAD_INPUT', 'ot2.supportFileType', { name: f.name });
       }
     }
     await this.ensureRobotFree();
@@ -342,17 +369,21 @@ export class ProtocolRunner {
 
     // Wait for the analysis: a protocol that does not analyse never touches the robot.
     this.progress({ phase: 'analyzing' });
-    const analysis = await pollUntil(
-      async () => {
-        const list = await this.client.listAnalyses(p.id, this.rq);
-        return list[list.length - 1];
-      },
-      (a) => !!a && a.status === 'completed',
-      { intervalMs: Math.min(this.o.pollIntervalMs, 500), maxIntervalMs: this.o.pollIntervalMs, factor: 1.5, timeoutMs: this.o.loadTimeoutMs, signal: this.o.signal, what: `analysis of protocol "${protocol.name}"` },
+    const analysis = await timeLimit(
+      pollUntil(
+        async () => {
+          const list = await this.client.listAnalyses(p.id, this.rq);
+          return list[list.length - 1];
+        },
+        (a) => !!a && a.status === 'completed',
+        { intervalMs: Math.min(this.o.pollIntervalMs, 500), maxIntervalMs: this.o.pollIntervalMs, factor: 1.5, timeoutMs: this.o.loadTimeoutMs, signal: this.o.signal, what: protocol.name },
+      ),
+      'ot2.analysisTimeout',
+      { protocol: protocol.name },
     );
     if (analysis.result !== 'ok') {
       const errors = robotErrors(analysis.errors);
-      if (analysis.result === 'parameter-value-required') errors.push({ type: 'ParameterValueRequired', detail: 'the protocol needs a value for a runtime parameter (CSV file parameter?) that was not given' });
+      if (analysis.result === 'parameter-value-required') errors.push({ type: 'ParameterValueRequired', detail: errorText('ot2.parameterValueRequired') });
       const warnings = req.keep ? [] : await this.cleanup('runs', undefined, p.id);
       this.setRecord(null);
       return this.outcome('not-loaded', 'analysis-failed', { errors, warnings });
@@ -377,7 +408,7 @@ export class ProtocolRunner {
   private async ensureRobotFree(): Promise<void> {
     const runs = await this.client.listRuns({ pageLength: 20, ...this.rq });
     const active = runs.find((r) => r.current && !TERMINAL_RUN_STATUSES.has(r.status) && r.status !== 'idle');
-    if (active) throw busyError(`run ${active.id} is ${active.status}`);
+    if (active) throw fail('ot2.busyRun', { runId: active.id, status: active.status }, { status: 409 });
   }
 
   /** `play`, never twice: a lost answer is resolved by reading the run's recorded actions. */
@@ -417,11 +448,14 @@ export class ProtocolRunner {
   }
 
   private async followRuns(runId: string, protocolId: string | undefined, keep: boolean): Promise<RunOutcome> {
-    let lastStep: string | undefined;
+    let lastStep: Pick<Progress, 'step' | 'stepNumber' | 'stepCount'> = {};
     const final = await this.follow<Run>(
       () => this.client.getRun(runId, this.rq),
       (run) => {
-        if (run.ok === false) throw new LabError('BAD_RESPONSE', `the robot cannot read run ${runId}: ${run.dataError?.detail ?? 'bad run data'}`);
+        if (run.ok === false) {
+          const detail = run.dataError?.detail;
+          throw detail !== undefined ? new LabError('BAD_RESPONSE', 'ot2.badRunData', { runId, detail }) : new LabError('BAD_RESPONSE', 'ot2.badRunDataNoDetail', { runId });
+        }
         return TERMINAL_RUN_STATUSES.has(run.status);
       },
       async (run) => {
@@ -431,10 +465,10 @@ export class ProtocolRunner {
           if (cmd) {
             const idx = page?.links?.current?.meta?.index;
             const msg = typeof cmd.params?.message === 'string' ? `: ${cmd.params.message}` : '';
-            lastStep = `${idx !== undefined ? `step ${idx + 1}/${page!.meta.totalLength} ` : ''}${cmd.commandType}${msg}`;
+            lastStep = { step: `${cmd.commandType}${msg}`, ...(idx !== undefined ? { stepNumber: idx + 1, stepCount: page!.meta.totalLength } : {}) };
           }
         }
-        this.progress({ phase: runsPhase(run.status), state: run.status, step: run.status === 'running' ? lastStep : undefined });
+        this.progress({ phase: runsPhase(run.status), state: run.status, ...(run.status === 'running' ? lastStep : {}) });
       },
     );
     this.progress({ phase: 'cleaning-up', state: final.status });
@@ -455,7 +489,7 @@ export class ProtocolRunner {
 
   private async runOnSessions(protocol: ResolvedFile, support: ResolvedFile[], req: RunRequest): Promise<RunOutcome> {
     if (req.runTimeParameterValues && Object.keys(req.runTimeParameterValues).length) {
-      throw new LabError('BAD_INPUT', 'runtime parameters need robot software 7.3 or later; this robot runs 4.x (sessions API)');
+      throw new LabError('BAD_INPUT', 'ot2.parametersNeed73');
     }
     // The feature flag, checked first so that nothing is uploaded to a robot that will refuse.
     const settings = await this.client.getSettings(this.rq).catch((err) => {
@@ -468,12 +502,10 @@ export class ProtocolRunner {
     // One protocol at a time (4.x keeps at most one): never replace one that a session is running.
     const sessions = await this.client.listSessions(this.rq);
     const busy = sessions.find((s) => s.details.currentState === 'running' || s.details.currentState === 'paused');
-    if (busy) throw busyError(`protocol "${busy.details.protocolId}" is ${busy.details.currentState} (session ${busy.id})`);
+    if (busy) throw fail('ot2.busySession', { protocol: busy.details.protocolId, state: String(busy.details.currentState), session: busy.id }, { status: 409 });
     for (const old of await this.client.listLegacyProtocols(this.rq)) {
       if (!this.o.replaceExisting) {
-        throw fail(
-          `the robot already holds protocol "${old.id}" and robot software 4.x keeps only one protocol at a time; delete it on the robot, or tick "replace a protocol already on the robot"`,
-        );
+        throw fail('ot2.protocolAlreadyOnRobot', { protocol: old.id });
       }
       for (const s of sessions.filter((x) => x.details.protocolId === old.id)) await this.client.deleteSession(s.id, this.rq).catch(ignore404);
       await this.client.deleteLegacyProtocol(old.id, this.rq).catch(ignore404);
@@ -485,7 +517,7 @@ export class ProtocolRunner {
       lp = await this.client.uploadLegacyProtocol(protocol, support, this.rq);
     } catch (err) {
       if (err instanceof LabError && err.status === 403) {
-        throw fail(`the robot refused the upload: ${apiErrorDetail(err) || err.message}. Robot software 4.x keeps only one protocol at a time; another client may have uploaded one just now`, { status: 403 });
+        throw fail('ot2.uploadRefused', { detail: apiErrorDetail(err) || err.message }, { status: 403 });
       }
       throw err;
     }
@@ -509,10 +541,14 @@ export class ProtocolRunner {
 
     // The session starts in `stopped` while it loads and simulates; wait for `loaded` or `error`.
     this.progress({ phase: 'loading', state: session.details.currentState ?? undefined });
-    const loaded = await pollUntil(
-      () => this.client.getSession(session.id, this.rq),
-      (s) => s.details.currentState === 'loaded' || s.details.currentState === 'error' || s.details.currentState === 'finished',
-      { intervalMs: Math.min(this.o.pollIntervalMs, 500), maxIntervalMs: this.o.pollIntervalMs, factor: 1.5, timeoutMs: this.o.loadTimeoutMs, signal: this.o.signal, what: `loading protocol "${lp.id}"` },
+    const loaded = await timeLimit(
+      pollUntil(
+        () => this.client.getSession(session.id, this.rq),
+        (s) => s.details.currentState === 'loaded' || s.details.currentState === 'error' || s.details.currentState === 'finished',
+        { intervalMs: Math.min(this.o.pollIntervalMs, 500), maxIntervalMs: this.o.pollIntervalMs, factor: 1.5, timeoutMs: this.o.loadTimeoutMs, signal: this.o.signal, what: lp.id },
+      ),
+      'ot2.loadingTimeout',
+      { protocol: lp.id },
     );
     if (loaded.details.currentState === 'error') {
       const warnings = req.keep ? [] : await this.cleanup('sessions', session.id, lp.id);
@@ -548,7 +584,7 @@ export class ProtocolRunner {
         if (err instanceof LabError && err.status === 403) {
           const detail = apiErrorDetail(err);
           if (/door|window/i.test(detail)) throw doorError(detail);
-          if (/not active/i.test(detail)) throw fail(`another client created a protocol session on the robot, so this one can no longer be started (${detail})`, { status: 403 });
+          if (/not active/i.test(detail)) throw fail('ot2.sessionNotActive', { detail }, { status: 403 });
           throw busyError(detail);
         }
         if (!(err instanceof LabError) || !['NETWORK', 'TIMEOUT'].includes(err.code) || attempt >= 5) throw err;
@@ -593,7 +629,7 @@ export class ProtocolRunner {
   private async follow<T>(get: () => Promise<T>, isDone: (v: T) => boolean, onState: (v: T) => Promise<void>): Promise<T> {
     let offlineSince: number | undefined;
     const offline = Symbol('offline');
-    const result = await pollUntil<T | typeof offline>(
+    const result = await timeLimit(pollUntil<T | typeof offline>(
       async () => {
         try {
           const v = await get();
@@ -608,29 +644,32 @@ export class ProtocolRunner {
         }
       },
       (v) => (v === offline ? !!this.o.offlineTimeoutMs && Date.now() - offlineSince! >= this.o.offlineTimeoutMs : isDone(v)),
-      { intervalMs: this.o.pollIntervalMs, factor: 1, timeoutMs: this.o.runTimeoutMs, signal: this.o.signal, what: 'the robot run' },
-    );
+      { intervalMs: this.o.pollIntervalMs, factor: 1, timeoutMs: this.o.runTimeoutMs, signal: this.o.signal, what: 'run' },
+    ), 'ot2.runTimeout');
     if (result === offline) {
-      throw new LabError('NETWORK', `the robot has been unreachable for ${Math.round(this.o.offlineTimeoutMs / 1000)} s; the run may still be going on the robot (it was not deleted)`);
+      throw new LabError('NETWORK', 'ot2.unreachable', { seconds: Math.round(this.o.offlineTimeoutMs / 1000) });
     }
     return result as T;
   }
 
   /** Repeats a read until the robot answers (used after a lost start answer). */
   private pollReachable<T>(get: () => Promise<T>): Promise<T> {
-    return pollUntil(get, () => true, { intervalMs: this.o.pollIntervalMs, factor: 1.5, maxIntervalMs: 10_000, timeoutMs: this.o.offlineTimeoutMs || 0, signal: this.o.signal, what: 'reaching the robot again' });
+    return timeLimit(
+      pollUntil(get, () => true, { intervalMs: this.o.pollIntervalMs, factor: 1.5, maxIntervalMs: 10_000, timeoutMs: this.o.offlineTimeoutMs || 0, signal: this.o.signal, what: 'robot' }),
+      'ot2.reachAgainTimeout',
+    );
   }
 
   private async cancelledBeforeStart(g: Generation, runId: string | undefined, protocolId: string, keep?: boolean): Promise<RunOutcome> {
     if (g === 'runs' && runId) await this.client.runAction(runId, 'stop', this.rq).catch(() => undefined);
     const warnings = keep ? [] : await this.cleanup(g, runId, protocolId);
     this.setRecord(null);
-    return this.outcome('stopped', 'stopped', { warnings, errors: [{ type: 'Cancelled', detail: 'cancelled before the run was started' }] });
+    return this.outcome('stopped', 'stopped', { warnings, errors: [{ type: 'Cancelled', detail: errorText('ot2.cancelledDetail') }] });
   }
 
   /** Deletes run/session then protocol; returns what could not be done (never throws). */
-  async cleanup(g: Generation, runId: string | undefined, protocolId: string | undefined, signal?: AbortSignal): Promise<string[]> {
-    const warnings: string[] = [];
+  async cleanup(g: Generation, runId: string | undefined, protocolId: string | undefined, signal?: AbortSignal): Promise<RunWarning[]> {
+    const warnings: RunWarning[] = [];
     const o = { signal: signal ?? this.o.signal };
     if (runId) {
       for (let attempt = 0; ; attempt++) {
@@ -645,7 +684,7 @@ export class ProtocolRunner {
             await sleep(Math.min(this.o.pollIntervalMs, 500), o.signal);
             continue;
           }
-          warnings.push(`could not delete the ${g === 'runs' ? 'run' : 'session'} ${runId}: ${(err as Error).message}`);
+          warnings.push(warning(g === 'runs' ? 'ot2.deleteRunFailed' : 'ot2.deleteSessionFailed', { runId }, err));
           return warnings; // the protocol cannot go while its run is there
         }
       }
@@ -656,8 +695,7 @@ export class ProtocolRunner {
         else await this.client.deleteLegacyProtocol(protocolId, o);
       } catch (err) {
         if (!(err instanceof LabError && err.status === 404)) {
-          const why = apiErrorId(err) === 'ProtocolUsedByRun' ? ' (other runs on the robot still use it)' : '';
-          warnings.push(`could not delete the protocol ${protocolId}${why}: ${(err as Error).message}`);
+          warnings.push(warning(apiErrorId(err) === 'ProtocolUsedByRun' ? 'ot2.deleteProtocolInUse' : 'ot2.deleteProtocolFailed', { protocolId }, err));
         }
       }
     }
@@ -685,8 +723,8 @@ export class ProtocolRunner {
       else if (r.started) await this.client.sessionCommand(r.runId, 'protocol.cancel', { signal }).catch(() => undefined);
     }
     if (!r.keep) {
-      const warnings = await this.cleanup(r.generation, r.runId, r.protocolId, signal).catch(() => ['cleanup failed']);
-      if (warnings.length) return; // keep the record: the next start tries again
+      const warnings = await this.cleanup(r.generation, r.runId, r.protocolId, signal).catch(() => null);
+      if (!warnings || warnings.length) return; // keep the record: the next start tries again
     }
     this.setRecord(null);
   }
@@ -694,7 +732,7 @@ export class ProtocolRunner {
   private outcome(
     outcome: Outcome,
     state: string,
-    x: { errors?: RobotError[]; warnings?: string[]; startedAt?: string; completedAt?: string; robotMs?: number; kept?: boolean },
+    x: { errors?: RobotError[]; warnings?: RunWarning[]; startedAt?: string; completedAt?: string; robotMs?: number; kept?: boolean },
   ): RunOutcome {
     const seenAtMs = Date.now();
     const r = this.ids;
@@ -709,7 +747,8 @@ export class ProtocolRunner {
       completedAt: x.completedAt ?? (this.startedAtMs ? new Date(seenAtMs).toISOString() : undefined),
       errors: x.errors ?? [],
       kept: !!x.kept,
-      warnings: x.warnings ?? [],
+      warnings: (x.warnings ?? []).map((w) => errorText(w.key, w.vars)),
+      warningMessages: x.warnings ?? [],
       seenAtMs,
     };
   }
@@ -720,11 +759,11 @@ function ignore404(err: unknown): void {
 }
 
 export function busyError(detail: string): LabError {
-  return fail(`the robot is busy with another run${detail ? ` (${detail})` : ''}; wait for it to finish or stop it on the robot, then send the message again`, { status: 409 });
+  return detail ? fail('ot2.busyDetail', { detail }, { status: 409 }) : fail('ot2.busy', {}, { status: 409 });
 }
 
 export function doorError(detail: string): LabError {
-  return fail(`the robot door is open${detail ? ` (${detail})` : ''}; close the door (and the top window) and send the message again`, { status: 409 });
+  return detail ? fail('ot2.doorOpenDetail', { detail }, { status: 409 }) : fail('ot2.doorOpen', {}, { status: 409 });
 }
 
 function runsPhase(status: string): Phase {
@@ -771,5 +810,5 @@ export function sessionErrors(events: SessionEvent[]): RobotError[] {
   const found = events
     .filter((e) => e.source === 'protocol' && (/error|exception/i.test(e.event) || (typeof e.result === 'string' && e.result !== '')))
     .map((e) => ({ type: e.event, detail: String(e.result ?? e.params?.text ?? e.event) }));
-  return found.length ? found : [{ type: 'ProtocolError', detail: 'the protocol stopped with an error (the robot gave no details; see its log)' }];
+  return found.length ? found : [{ type: 'ProtocolError', detail: errorText('ot2.protocolErrorNoDetail') }];
 }
