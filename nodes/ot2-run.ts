@@ -147,7 +147,7 @@ export = function (RED: NodeAPI): void {
       if (out.outcome === 'succeeded') send([msg, null]);
       else send([null, msg]);
       // msg.payload keeps the English warnings (data); the log tells them in the runtime's language.
-      for (const w of warningMessages) node.warn(t.shared(`errors.${w.key}`, { ...w.vars, reason: w.cause === undefined ? w.vars.reason : t.error(w.cause).message }));
+      for (const w of warningMessages) node.warn(t.shared(`errors.${w.key}`, w.vars));
     }
 
     async function files(msg: Msg): Promise<{ protocol: FileSource; support: FileSource[]; params?: Record<string, unknown> }> {

@@ -58,6 +58,16 @@ describe('messages', () => {
     assert.equal(t.shared('status.waitRateLimit'), read('de', 'lab-messages')['lab-messages'].status.waitRateLimit);
   });
 
+  test('an error wrapped in another is told in the same language; a plain error keeps its text', () => {
+    const t = translator(runtimeIn('de', 'ot2-run'), 'ot2-run');
+    const inner = new LabError('TIMEOUT', 'http.timeout', { what: 'OT-2 GET /runs/r1', seconds: 5 });
+    const outer = new LabError('TASK_FAILED', 'common.cancelled', { reason: inner });
+    assert.equal(outer.message, `cancelled: ${inner.message}`);
+    const told = t.error(outer).message;
+    assert.equal(told, de.common.cancelled.replace('__reason__', de.http.timeout.replace('__what__', 'OT-2 GET /runs/r1').replace('__seconds__', '5')));
+    assert.equal(t.error(new LabError('CANCELLED', 'common.cancelled', { reason: new Error('EACCES: permission denied') })).message, de.common.cancelled.replace('__reason__', 'EACCES: permission denied'));
+  });
+
   test('without any catalogue loaded (RED._ answers the key), the texts are the English ones', () => {
     const t = translator({ _: (k: string) => k } as unknown as NodeAPI, 'benchling-upload-blob');
     assert.equal(t('status.uploaded', { name: 'a.csv' }), read('en-US', 'benchling-upload-blob')['benchling-upload-blob'].status.uploaded.replace('__name__', 'a.csv'));

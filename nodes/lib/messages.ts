@@ -28,9 +28,15 @@ export interface MessageRef {
 }
 /**
  * The values a message names. A value that is itself a message (or a list of them, e.g. one per
- * refused field) is told in the same language as the message around it; a list reads "a; b".
+ * refused field), or an error the message wraps, is told in the same language as the message
+ * around it; a list reads "a; b".
  */
-export type MessageVars = Record<string, string | number | MessageRef | MessageRef[]>;
+export type MessageVars = Record<string, string | number | MessageRef | MessageRef[] | Error>;
+
+/** A LabError (checked by shape: errors.ts builds on this file). */
+function isMessageError(e: Error): e is Error & Required<MessageRef> {
+  return typeof (e as Partial<MessageRef>).key === 'string' && typeof (e as Partial<MessageRef>).vars === 'object';
+}
 
 export const messageRef = (key: MessageKey, vars?: MessageVars): MessageRef => ({ key, vars });
 
@@ -38,7 +44,8 @@ export const messageRef = (key: MessageKey, vars?: MessageVars): MessageRef => (
 export function flattenVars(vars: MessageVars | undefined, tell: (ref: MessageRef) => string): Record<string, string | number> {
   const out: Record<string, string | number> = {};
   for (const [k, v] of Object.entries(vars ?? {})) {
-    out[k] = Array.isArray(v) ? v.map(tell).join('; ') : typeof v === 'object' && v !== null ? tell(v) : v;
+    if (v instanceof Error) out[k] = isMessageError(v) ? tell({ key: v.key, vars: v.vars }) : v.message;
+    else out[k] = Array.isArray(v) ? v.map(tell).join('; ') : typeof v === 'object' && v !== null ? tell(v) : v;
   }
   return out;
 }

@@ -71,12 +71,10 @@ export interface RobotError {
   line?: number;
 }
 
-/** A warning as a message id (`lab-messages.errors.<key>`) and its values; `cause` is the error behind it. */
+/** A warning as a message id (`lab-messages.errors.<key>`) and its values; `reason` is the error behind it. */
 export interface RunWarning {
   key: MessageKey;
   vars: MessageVars;
-  /** The error that made the step fail (its message is the `reason` value). */
-  cause?: unknown;
 }
 
 export type Outcome = 'succeeded' | 'failed' | 'stopped' | 'not-loaded';
@@ -157,7 +155,7 @@ async function timeLimit<T>(poll: Promise<T>, key: MessageKey, vars: MessageVars
 
 /** A warning for the outcome: English text (for msg.payload) and its message id (for the node). */
 function warning(key: MessageKey, vars: MessageVars, cause?: unknown): RunWarning {
-  return { key, vars: { ...vars, reason: (cause as Error)?.message ?? '' }, cause };
+  return { key, vars: { ...vars, reason: cause instanceof Error ? cause : String(cause ?? '') } };
 }
 
 function ms(a?: string, b?: string): number | undefined {
@@ -517,7 +515,7 @@ export class ProtocolRunner {
       lp = await this.client.uploadLegacyProtocol(protocol, support, this.rq);
     } catch (err) {
       if (err instanceof LabError && err.status === 403) {
-        throw fail('ot2.uploadRefused', { detail: apiErrorDetail(err) || err.message }, { status: 403 });
+        throw fail('ot2.uploadRefused', { detail: apiErrorDetail(err) || err }, { status: 403 });
       }
       throw err;
     }
