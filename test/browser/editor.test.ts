@@ -113,7 +113,7 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
         }
         const credentials: Record<string, string> = {};
         for (const [k, v] of Object.entries<any>(d.credentials || {})) credentials[k] = v.type;
-        const label = typeof d.paletteLabel === 'function' ? d.paletteLabel.call({ _def: d }) : d.paletteLabel;
+        const label = typeof d.paletteLabel === 'function' ? d.paletteLabel.call(d) : d.paletteLabel;
         out[t] = { type: t, category: d.category, config: d.category === 'config', icon: typeof d.icon === 'function' ? d.icon.call({ _def: d }) : d.icon || null, paletteLabel: label || t, inputs: d.inputs || 0, outputs: d.outputs || 0, defaults, credentials };
       }
       return out;
