@@ -174,7 +174,7 @@ export function planWrite(resource: Resource, externalId: string, payload: unkno
   const specs = FIELDS[resource];
   for (const [name, value] of Object.entries(payload as Record<string, unknown>)) {
     if (value === undefined) continue;
-    if (READ_ONLY[name]) {
+    if (Object.prototype.hasOwnProperty.call(READ_ONLY, name)) {
       if (value === null) continue; // bioAF tolerates an explicit null
       throw badInput(READ_ONLY[name], { resource });
     }
