@@ -6,9 +6,9 @@
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { BioafHostNode } from './lib/config-nodes';
-import { configNode, handleInput, requireString, type Msg } from './lib/node-red';
+import { configNode, handleInput, requireString, translator, waitStatus, type Msg } from './lib/node-red';
 import { badInput } from './lib/http/errors';
-import { BioafClient, RESOURCES, type Resource } from './clients/bioaf/client';
+import { BioafClient, RESOURCES, type Resource, type Step } from './clients/bioaf/client';
 
 interface UpsertDef extends NodeDef {
   host: string;
@@ -26,7 +26,7 @@ type Filters = Record<string, string | number | boolean | undefined>;
 /** msg.payload as list filters; LIMS ids of a parent are resolved to bioAF ids. */
 async function listFilters(client: BioafClient, resource: Resource, payload: unknown, signal: AbortSignal): Promise<Filters> {
   if (payload === undefined || payload === null || payload === '' || (typeof payload === 'object' && !Array.isArray(payload) && Object.keys(payload).length === 0)) return {};
-  if (typeof payload !== 'object' || Array.isArray(payload)) throw badInput('for a list, msg.payload must be an object of filters (e.g. {"q": "mouse"}) or empty');
+  if (typeof payload !== 'object' || Array.isArray(payload)) throw badInput('bioaf.listPayloadNotObject');
   const allowed: Record<Resource, string[]> = {
     project: ['status', 'external_id', 'q'],
     experiment: ['project_id', 'project_external_id', 'status', 'external_id', 'q'],
@@ -35,8 +35,8 @@ async function listFilters(client: BioafClient, resource: Resource, payload: unk
   const filters: Filters = {};
   for (const [k, v] of Object.entries(payload as Record<string, unknown>)) {
     if (v === undefined || v === null || v === '') continue;
-    if (!allowed[resource].includes(k)) throw badInput(`bioAF cannot filter ${resource}s by "${k}"; filters: ${allowed[resource].join(', ')}`);
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw badInput(`list filter "${k}" must be text or a number`);
+    if (!allowed[resource].includes(k)) throw badInput('bioaf.cannotFilter', { resource, filter: k, filters: allowed[resource].join(', ') });
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw badInput('bioaf.filterNotText', { filter: k });
     filters[k] = v;
   }
   for (const [ext, parent, idName] of [
@@ -45,7 +45,7 @@ async function listFilters(client: BioafClient, resource: Resource, payload: unk
   ] as const) {
     if (filters[ext] === undefined) continue;
     const rec = await client.findByExternal(parent, String(filters[ext]), undefined, { signal });
-    if (!rec) throw badInput(`bioAF has no ${parent} with external id "${filters[ext]}"`);
+    if (!rec) throw badInput('bioaf.noParent', { resource: parent, id: String(filters[ext]) });
     filters[idName] = rec.id;
     delete filters[ext];
   }
@@ -56,6 +56,7 @@ export = function (RED: NodeAPI): void {
   function BioafUpsert(this: Node, def: UpsertDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'bioaf-upsert');
     const mode = def.mode ?? 'upsert';
     const resource = def.resource;
     const pageSize = Number(def.pageSize) > 0 ? Math.min(200, Math.floor(Number(def.pageSize))) : 50;
@@ -65,13 +66,17 @@ export = function (RED: NodeAPI): void {
       RED,
       node,
       async ({ msg, send, signal, status }) => {
-        if (!RESOURCES.includes(resource)) throw badInput(`resource must be project, experiment or sample (is ${JSON.stringify(resource)})`);
+        if (!RESOURCES.includes(resource)) throw badInput('bioaf.badResource', { value: String(JSON.stringify(resource)) });
         const host = configNode<BioafHostNode>(RED, node, def.host, 'bioaf-host');
         const client = host.client();
-        const call = { signal, onWait: (reason: string) => status('yellow', reason, 'ring'), onStep: (s: string) => status('blue', s) };
+        const call = {
+          signal,
+          onWait: waitStatus(t, status),
+          onStep: (step: Step, info?: { count: number }) => status('blue', t(`status.step.${step}`, info)),
+        };
 
         if (mode === 'list') {
-          status('blue', `listing ${resource}s`);
+          status('blue', t(`status.listing.${resource}`));
           const filters = await listFilters(client, resource, msg.payload, signal);
           if (def.allPages) {
             const all = await client.listAll(resource, filters, { ...call, limit: pageSize, max: maxItems });
@@ -88,14 +93,14 @@ export = function (RED: NodeAPI): void {
           return;
         }
 
-        const externalId = await requireString(RED, node, 'external id', def.externalId || 'externalId', def.externalIdType || 'msg', msg);
+        const externalId = await requireString(RED, node, t('label.externalId'), def.externalId || 'externalId', def.externalIdType || 'msg', msg);
         if (mode === 'lookup') {
-          status('blue', 'looking up');
+          status('blue', t('status.step.looking-up'));
           const p = (msg.payload && typeof msg.payload === 'object' ? msg.payload : {}) as Record<string, unknown>;
           let experimentId: number | undefined;
           if (resource === 'sample') {
             if (p.experiment_id === undefined && p.experiment_external_id === undefined) {
-              throw badInput('looking up a sample needs its experiment: msg.payload.experiment_id (bioAF id) or msg.payload.experiment_external_id (LIMS id)');
+              throw badInput('bioaf.lookupSampleNeedsExperiment');
             }
             experimentId = await client.resolveExperimentId(
               { experimentId: p.experiment_id === undefined ? undefined : Number(p.experiment_id), experimentExternalId: p.experiment_external_id as string | undefined },
@@ -125,10 +130,10 @@ export = function (RED: NodeAPI): void {
       {
         doneStatus: (msg: Msg) => {
           const b = msg.bioaf as { action?: string; id?: number; count?: number } | undefined;
-          if (!b) return 'done';
-          if (b.action === 'listed') return `${b.count} ${resource}s`;
-          if (b.action === 'not_found') return 'not found';
-          return `${b.action} #${b.id}`;
+          if (!b) return t.shared('status.done');
+          if (b.action === 'listed') return t(`status.listed.${resource}`, { count: Number(b.count) });
+          // found, not_found, created, updated, unchanged
+          return t(`status.result.${b.action}`, { id: String(b.id) });
         },
       },
     );

@@ -7,17 +7,18 @@
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { BioafHostNode } from './lib/config-nodes';
-import { configNode, handleInput, type Msg } from './lib/node-red';
+import { configNode, handleInput, translator, type Msg } from './lib/node-red';
+import { LabError } from './lib/http/errors';
 import { stateFilePath } from './lib/journal';
 import {
   DEFAULT_TOLERANCE_SEC,
   DELIVERY_HEADER,
   EVENT_HEADER,
-  REJECT_STATUS,
-  RejectReason,
+  reject,
   SeenStore,
   SIGNATURE_HEADER,
   verifySignature,
+  type Rejection,
 } from './clients/bioaf/webhook';
 
 interface VerifyDef extends NodeDef {
@@ -48,6 +49,7 @@ export = function (RED: NodeAPI): void {
   function BioafWebhookVerify(this: Node, def: VerifyDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'bioaf-webhook-verify');
     const tolerance = Number(def.tolerance) > 0 ? Number(def.tolerance) : DEFAULT_TOLERANCE_SEC;
     const maxBytes = Number(def.maxBytes) > 0 ? Math.floor(Number(def.maxBytes)) : DEFAULT_MAX_BYTES;
     const retentionMs = (Number(def.retentionHours) > 0 ? Number(def.retentionHours) : DEFAULT_RETENTION_HOURS) * 3600_000;
@@ -61,12 +63,12 @@ export = function (RED: NodeAPI): void {
       RED,
       node,
       async ({ msg, send }) => {
-        const rejectWith = (reason: RejectReason, message: string) => {
+        const rejectWith = (r: Rejection) => {
           rejected++;
-          msg.statusCode = REJECT_STATUS[reason];
-          msg.reason = reason;
-          msg.reasonText = message;
-          msg.payload = { error: reason };
+          msg.statusCode = r.status;
+          msg.reason = r.reason;
+          msg.reasonText = t.shared(`errors.${r.key}`, r.vars);
+          msg.payload = { error: r.reason };
           send([null, msg]);
         };
 
@@ -77,10 +79,7 @@ export = function (RED: NodeAPI): void {
           msg.reason = 'body_parsed';
           msg.payload = { error: 'body_parsed' };
           send([null, msg]);
-          throw new Error(
-            'msg.payload is not the raw request body (a Buffer): the HTTP In node parsed it, which destroys the bytes the signature covers. ' +
-              'Tick "Skip body parsing" on the HTTP In node (Node-RED ≥ 4.1).',
-          );
+          throw new LabError('BAD_INPUT', 'bioaf.bodyParsed');
         }
         const host = configNode<BioafHostNode>(RED, node, def.host, 'bioaf-host');
         const secrets = host.webhookSecrets();
@@ -89,21 +88,21 @@ export = function (RED: NodeAPI): void {
           msg.reason = 'no_secret';
           msg.payload = { error: 'no_secret' };
           send([null, msg]);
-          throw new Error('no webhook signing secret is set in the bioaf-host config node (copy it from bioAF\'s webhook subscription)');
+          throw new LabError('BAD_INPUT', 'bioaf.noWebhookSecret');
         }
-        if (raw.length > maxBytes) return rejectWith('body_too_large', `body is ${raw.length} bytes; the limit is ${maxBytes}`);
+        if (raw.length > maxBytes) return rejectWith(reject('body_too_large', 'bioaf.webhook.bodyTooLarge', { size: raw.length, max: maxBytes }));
 
         const check = verifySignature(raw, header(msg, SIGNATURE_HEADER), { secrets, toleranceSec: tolerance });
-        if (!check.ok) return rejectWith(check.reason, check.message);
+        if (!check.ok) return rejectWith(check);
 
         let event: Record<string, unknown>;
         try {
           event = JSON.parse(raw.toString('utf8'));
         } catch {
-          return rejectWith('invalid_json', 'the signed body is not JSON');
+          return rejectWith(reject('invalid_json', 'bioaf.webhook.invalidJson'));
         }
         if (!event || typeof event !== 'object' || typeof event.id !== 'string' || !event.id) {
-          return rejectWith('missing_event_id', 'the event has no "id"');
+          return rejectWith(reject('missing_event_id', 'bioaf.webhook.missingEventId'));
         }
         const deliveryId = header(msg, DELIVERY_HEADER);
         const eventKey = `e:${event.id}`;
@@ -113,7 +112,7 @@ export = function (RED: NodeAPI): void {
         if (seen.has(eventKey) || (deliveryKey && seen.has(deliveryKey))) {
           msg.deliveryId = deliveryId;
           msg.eventId = event.id;
-          return rejectWith('duplicate', `event ${event.id} was already verified (delivery ${deliveryId ?? '?'})`);
+          return rejectWith(reject('duplicate', 'bioaf.webhook.duplicate', { event: event.id, delivery: deliveryId ?? '?' }));
         }
         seen.add(eventKey);
         if (deliveryKey) seen.add(deliveryKey);
@@ -126,7 +125,8 @@ export = function (RED: NodeAPI): void {
         send([msg, null]);
       },
       {
-        doneStatus: (msg: Msg) => `${msg.reason ? `rejected: ${String(msg.reason)}` : 'verified'} (${verified} ok, ${rejected} rejected)`,
+        doneStatus: (msg: Msg) =>
+          msg.reason ? t('status.rejected', { reason: String(msg.reason), verified, rejected }) : t('status.verified', { verified, rejected }),
         onClose: () => {
           clearInterval(pruner);
           seen.close();

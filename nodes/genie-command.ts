@@ -12,13 +12,13 @@
  *     unless switched off — when the flow is stopped or redeployed.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { configNode, evaluateProperty, handleInput, Msg } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, Msg, translator, waitStatus } from './lib/node-red';
 import type { GenieTenantNode } from './lib/config-nodes';
 import type { GenieClient } from './clients/genie/client';
 import { commandOutcome } from './clients/genie/client';
 import { mergeValues, ValuesInput } from './clients/genie/schema';
 import type { GenieAction, GenieCommand } from './clients/genie/types';
-import { describeError, isCancelled, LabError } from './lib/http/errors';
+import { isCancelled, LabError, redact } from './lib/http/errors';
 
 interface GenieCommandDef extends NodeDef {
   tenant: string;
@@ -65,6 +65,7 @@ export = function (RED: NodeAPI): void {
   function GenieCommandNode(this: Node, def: GenieCommandDef) {
     RED.nodes.createNode(this, def);
     const node = this;
+    const t = translator(RED, 'genie-command');
     const intervalMs = seconds(def.interval, 1) * 1000;
     const maxIntervalMs = Math.max(intervalMs, seconds(def.maxInterval, 10) * 1000);
     const timeoutMs = seconds(def.timeout, 3600) * 1000;
@@ -90,24 +91,28 @@ export = function (RED: NodeAPI): void {
       return p;
     }
 
-    async function text(label: string, value: string, type: string, fallback: string, msg: Msg): Promise<string> {
+    /** The instrument or the action: from the dialog, else msg.instrument / msg.action. */
+    async function text(setting: 'instrument' | 'action', value: string, type: string, msg: Msg): Promise<string> {
       let v: unknown;
-      if ((type || 'str') === 'str' && !value) v = msg[fallback];
+      if ((type || 'str') === 'str' && !value) v = msg[setting];
       else v = await evaluateProperty(RED, node, value, type || 'str', msg);
       if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) {
-        const where = type === 'msg' ? `msg.${value}` : type === 'env' ? `env ${value}` : type && type !== 'str' ? `${type}.${value}` : `the dialog and msg.${fallback}`;
-        throw new LabError('BAD_INPUT', `Genie ${label} is missing (${where} is empty)`);
+        if (!type || type === 'str') throw new LabError('BAD_INPUT', `genie.${setting}MissingDialog`);
+        const where = type === 'msg' ? `msg.${value}` : type === 'env' ? `env ${value}` : `${type}.${value}`;
+        throw new LabError('BAD_INPUT', `genie.${setting}Missing`, { where });
       }
-      if (typeof v !== 'string' && typeof v !== 'number') throw new LabError('BAD_INPUT', `Genie ${label} must be text, got ${typeof v}`);
+      if (typeof v !== 'string' && typeof v !== 'number') throw new LabError('BAD_INPUT', `genie.${setting}NotText`, { type: typeof v });
       return String(v).trim();
     }
 
-    async function kill(r: Running, cid: string, why: string): Promise<boolean> {
+    type KillReason = 'cancel' | 'timeout' | 'stopped' | 'stoppedSending';
+
+    async function kill(r: Running, cid: string, why: KillReason): Promise<boolean> {
       try {
         await r.client.killCommand(r.uid, cid, undefined, 5000);
         return true;
       } catch (err) {
-        node.warn(`could not kill Genie command ${cid} (${why}): ${describeError(err)}`);
+        node.warn(t(`warn.killFailed.${why}`, { id: cid, error: redact(t.error(err).message) }));
         return false;
       }
     }
@@ -133,16 +138,16 @@ export = function (RED: NodeAPI): void {
         }
         const tenant = configNode<GenieTenantNode>(RED, node, def.tenant, 'genie-tenant');
         const client = tenant.client();
-        const uid = await text('instrument', def.instrument, def.instrumentType, 'instrument', msg);
-        const actionName = await text('action', def.action, def.actionType, 'action', msg);
+        const uid = await text('instrument', def.instrument, def.instrumentType, msg);
+        const actionName = await text('action', def.action, def.actionType, msg);
 
-        status('blue', 'checking values');
+        status('blue', t('status.checking'));
         const action = await definition(client, uid, actionName, signal);
         const values = mergeValues(action, def.params, msg.values as ValuesInput);
 
-        status('blue', `sending ${actionName}`);
+        status('blue', t('status.sending', { action: actionName }));
         // Not aborted by a flow stop: the command may already exist, and its id is needed to kill it.
-        const post = client.runCommand(uid, action, values, undefined, (reason) => status('yellow', reason, 'ring'));
+        const post = client.runCommand(uid, action, values, undefined, waitStatus(t, status));
         const ticket = { cancelled: false, uid, client, created: post.catch(() => undefined) };
         sending.add(ticket);
         let cmd: GenieCommand;
@@ -151,7 +156,7 @@ export = function (RED: NodeAPI): void {
         } finally {
           sending.delete(ticket);
         }
-        if (signal.aborted) throw new LabError('CANCELLED', 'cancelled: node closed'); // the close handler kills it
+        if (signal.aborted) throw new LabError('CANCELLED', 'genie.nodeClosed'); // the close handler kills it
         delete msg.values; // consumed: a chained genie-command must not inherit them
         const r: Running = { uid, action: actionName, client, cancel: new AbortController() };
         running.set(cmd.id, r);
@@ -160,7 +165,7 @@ export = function (RED: NodeAPI): void {
         const started = Date.now();
         let final: GenieCommand;
         try {
-          status('blue', `${actionName}: running`);
+          status('blue', t('status.running', { action: actionName }));
           final =
             commandOutcome(cmd.status) !== 'running'
               ? cmd
@@ -170,29 +175,31 @@ export = function (RED: NodeAPI): void {
                   factor: 1.5,
                   timeoutMs,
                   signal: either(signal, r.cancel.signal),
-                  onWait: (reason) => status('yellow', reason, 'ring'),
+                  onWait: waitStatus(t, status),
                   onPoll: ({ error }) =>
                     error
-                      ? status('yellow', `${error.code.toLowerCase()}, still polling`, 'ring')
-                      : status('blue', `${actionName}: running ${Math.round((Date.now() - started) / 1000)} s`),
+                      ? status('yellow', t('status.pollError', { code: error.code.toLowerCase() }), 'ring')
+                      : status('blue', t('status.runningFor', { action: actionName, seconds: Math.round((Date.now() - started) / 1000) })),
                 });
         } catch (err) {
           if (signal.aborted) throw err; // node closing: the close handler kills (if configured)
           if (r.cancel.signal.aborted && isCancelled(err)) {
-            status('yellow', 'killing (cancelled)', 'ring');
-            const killed = await kill(r, cmd.id, 'cancel message');
-            msg.payload = { status: 'failure', killed, error: `cancelled by a cancel message; command ${killed ? 'killed' : 'NOT killed'}` };
+            status('yellow', t('status.killingCancelled'), 'ring');
+            const killed = await kill(r, cmd.id, 'cancel');
+            msg.payload = { status: 'failure', killed, error: t(killed ? 'cancelled.killed' : 'cancelled.notKilled') };
             msg.command = cmd;
             send([null, msg]);
             return;
           }
-          if (err instanceof LabError && err.code === 'TIMEOUT' && /not finished after/.test(err.message)) {
-            status('yellow', 'killing (timeout)', 'ring');
+          if (err instanceof LabError && err.code === 'TIMEOUT' && err.key === 'poll.notFinished') {
+            status('yellow', t('status.killingTimeout'), 'ring');
             const killed = await kill(r, cmd.id, 'timeout');
-            throw new LabError(
-              'TIMEOUT',
-              `Genie command ${cmd.id} ("${actionName}" on instrument ${uid}) did not finish within ${timeoutMs / 1000} s; ${killed ? 'it was killed' : 'killing it FAILED, check the instrument'}`,
-            );
+            throw new LabError('TIMEOUT', killed ? 'genie.commandTimeoutKilled' : 'genie.commandTimeoutNotKilled', {
+              id: cmd.id,
+              action: actionName,
+              uid,
+              seconds: timeoutMs / 1000,
+            });
           }
           throw err;
         } finally {
@@ -209,10 +216,11 @@ export = function (RED: NodeAPI): void {
       },
       {
         doneStatus: (msg: Msg) => {
-          if (msg.cancel) return `cancelled ${Number(msg._genieCancelled ?? 0)} command(s)`;
+          if (msg.cancel) return t('status.cancelled', { count: Number(msg._genieCancelled ?? 0) });
           const c = msg.command as GenieCommand | undefined;
-          if (!c) return 'done';
-          return (msg.payload as { killed?: boolean })?.killed ? 'killed' : String(c.status);
+          if (!c) return t.shared('status.done');
+          // Otherwise the command's own status, as Genie names it.
+          return (msg.payload as { killed?: boolean })?.killed ? t('status.killed') : String(c.status);
         },
         onClose: async () => {
           const all = [...running.entries()];
@@ -226,9 +234,9 @@ export = function (RED: NodeAPI): void {
               void t.created.finally(() => clearTimeout(h));
             });
             const cmd = await Promise.race([t.created, cap]);
-            if (cmd) await kill({ uid: t.uid, action: '', client: t.client, cancel: new AbortController() }, cmd.id, 'flow stopped while it was being sent');
+            if (cmd) await kill({ uid: t.uid, action: '', client: t.client, cancel: new AbortController() }, cmd.id, 'stoppedSending');
           });
-          await Promise.all([...all.map(([cid, r]) => kill(r, cid, 'flow stopped')), ...late]);
+          await Promise.all([...all.map(([cid, r]) => kill(r, cid, 'stopped')), ...late]);
         },
       },
     );

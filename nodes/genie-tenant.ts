@@ -16,8 +16,8 @@ import type { NodeAPI, NodeDef } from 'node-red';
 import type { Request, Response } from 'express';
 import type { GenieTenantNode } from './lib/config-nodes';
 import { GenieClient } from './clients/genie/client';
-import { describeError, LabError } from './lib/http/errors';
-import { expandEnv, lazyClient, secondsSetting } from './lib/node-red';
+import { LabError, redact } from './lib/http/errors';
+import { expandEnv, lazyClient, secondsSetting, translator } from './lib/node-red';
 
 interface GenieTenantDef extends NodeDef {
   url: string;
@@ -31,13 +31,15 @@ function env(value: string | undefined): string {
 }
 
 export = function (RED: NodeAPI): void {
+  const t = translator(RED, 'genie-tenant');
+
   function GenieTenant(this: GenieTenantNode, def: GenieTenantDef) {
     RED.nodes.createNode(this, def);
-    const timeoutMs = secondsSetting('timeout', def.timeout, 30, 0.1);
+    const timeoutMs = secondsSetting(t('label.timeout'), def.timeout, 30, 0.1);
     this.client = lazyClient(this, () =>
       new GenieClient({
-        url: expandEnv(RED, this, 'tenant URL', def.url),
-        token: expandEnv(RED, this, 'API token', this.credentials?.token),
+        url: expandEnv(RED, this, t('label.url'), def.url),
+        token: expandEnv(RED, this, t('label.token'), this.credentials?.token),
         timeoutMs,
         network: { caFile: def.caFile?.trim() || undefined },
       }),
@@ -56,13 +58,13 @@ export = function (RED: NodeAPI): void {
     const token = String(req.get('x-genie-token') ?? '');
     const url = typeof req.query.url === 'string' ? req.query.url : '';
     if (token && token !== '__PWRD__') {
-      if (!url) throw new LabError('BAD_INPUT', 'enter the Genie API URL in the tenant config node');
+      if (!url) throw new LabError('BAD_INPUT', 'genie.editorNoUrl');
       return { client: new GenieClient({ url: env(url), token: env(token), timeoutMs: 15_000, retries: 0 }), temporary: true };
     }
     const id = typeof req.query.tenant === 'string' ? req.query.tenant : '';
     const node = id ? (RED.nodes.getNode(id) as unknown as GenieTenantNode | null) : null;
     if (!node || (node as unknown as { type?: string }).type !== 'genie-tenant' || typeof node.client !== 'function') {
-      throw new LabError('BAD_INPUT', id ? 'this genie tenant is not deployed yet: deploy first (or re-enter its API token), then try again' : 'select a genie tenant first');
+      throw new LabError('BAD_INPUT', id ? 'genie.editorNotDeployed' : 'genie.editorNoTenant');
     }
     return { client: node.client(), temporary: false };
   }
@@ -83,7 +85,7 @@ export = function (RED: NodeAPI): void {
           (data) => res.json(data),
           (err: unknown) => {
             const status = err instanceof LabError ? (err.code === 'BAD_INPUT' ? 400 : err.status === 404 ? 404 : 502) : 500;
-            if (!res.headersSent) res.status(status).json({ error: describeError(err) });
+            if (!res.headersSent) res.status(status).json({ error: redact(t.error(err).message) });
           },
         )
         .finally(() => {

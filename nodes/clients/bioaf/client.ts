@@ -12,6 +12,7 @@ import { createHash } from 'crypto';
 import { HttpClient, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
 import type { NetworkOptions } from '../../lib/http/network';
+import { errorText, type MessageKey } from '../../lib/messages';
 import { canonicalJson, checkExternalId, collection, createBody, diffRecord, planWrite, Resource, WritePlan } from './fields';
 
 export * from './fields';
@@ -50,55 +51,67 @@ export interface UpsertResult {
   idempotencyKey?: string;
 }
 
+/**
+ * A step of a call, for a node's status (the node words it): `listed` (with the count so far),
+ * `looking-up`, `creating`, `raced` (created meanwhile by someone else; looking up again),
+ * `updating`.
+ */
+export type Step = 'listed' | 'looking-up' | 'creating' | 'raced' | 'updating';
+
 export interface CallOptions {
   signal?: AbortSignal;
   onWait?: OnWait;
   /** Told about each step, for a node's status. */
-  onStep?: (step: string) => void;
+  onStep?: (step: Step, info?: { count: number }) => void;
 }
 
 /** Turns what the user typed as the bioAF URL into the Integration API base. */
 export function apiBaseFromUrl(input: string): string {
   const raw = (input || '').trim();
-  if (!raw) throw badInput('bioAF URL is not set (expected https://<your bioAF host>)');
+  if (!raw) throw badInput('bioaf.urlMissing');
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw badInput(`bioAF URL "${raw}" is not a valid URL (expected https://<your bioAF host>)`);
+    throw badInput('bioaf.urlInvalid', { url: raw });
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput(`bioAF URL "${raw}" must start with https://`);
-  if (url.search || url.hash) throw badInput(`bioAF URL "${raw}" must not contain ? or #`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput('bioaf.urlScheme', { url: raw });
+  if (url.search || url.hash) throw badInput('bioaf.urlQuery', { url: raw });
   const p = url.pathname.replace(/\/+$/, '');
   return `${url.origin}${/\/integrations$/.test(p) ? p : p + API_PATH}`;
 }
 
-const AUTH_HINT = '— check the API key in the bioaf-host config node';
+/** bioAF's own `detail` texts and codes that get a hint (`bioaf.apiDetail.*`). */
 const HINTS: Record<string, string> = {
-  'Missing or invalid authorization header': AUTH_HINT,
-  'Invalid API key': `(unknown, revoked or malformed key) ${AUTH_HINT}`,
-  invalid_api_key: AUTH_HINT,
-  'Service account inactive': '(the key\'s service account is disabled in bioAF)',
-  'API key required': `(bioAF wants an integration API key, biokey_…) ${AUTH_HINT}`,
-  role_missing: '(the service account\'s role lacks this permission)',
-  key_scope_missing: '(the API key lacks the scope for this, e.g. samples:edit)',
-  idempotency_key_reused_with_different_body: '(the same Idempotency-Key was used earlier with another body)',
-  status_writes_not_permitted: '(status is set by bioAF\'s own workflow)',
-  qc_writes_not_permitted: '(QC status is set by bioAF)',
+  'Missing or invalid authorization header': 'checkKey',
+  'Invalid API key': 'invalidKey',
+  invalid_api_key: 'checkKey',
+  'Service account inactive': 'accountInactive',
+  'API key required': 'keyRequired',
+  role_missing: 'roleMissing',
+  key_scope_missing: 'scopeMissing',
+  idempotency_key_reused_with_different_body: 'idempotencyKeyReused',
+  status_writes_not_permitted: 'statusWrites',
+  qc_writes_not_permitted: 'qcWrites',
 };
 
-/** bioAF's `{"detail": "..."}` or Pydantic's `{"detail": [{loc, msg, type}]}` as one readable line. */
+/**
+ * bioAF's `{"detail": "..."}` or Pydantic's `{"detail": [{loc, msg, type}]}` as one readable line.
+ * The line becomes the detail value of the HTTP error, so the hints added to bioAF's own text stay
+ * in the client's language (English).
+ */
 export function describeBioafError(status: number, body: unknown): { message: string; apiError?: Record<string, unknown> } | undefined {
   const detail = (body as { detail?: unknown })?.detail;
   if (typeof detail === 'string') {
-    return { message: [detail, HINTS[detail]].filter(Boolean).join(' '), apiError: body as Record<string, unknown> };
+    const hint = HINTS[detail];
+    return { message: hint ? errorText(`bioaf.apiDetail.${hint}` as MessageKey, { detail }) : detail, apiError: body as Record<string, unknown> };
   }
   if (Array.isArray(detail)) {
     const parts = detail.slice(0, 5).map((d: { loc?: unknown[]; msg?: string }) => {
       const loc = Array.isArray(d?.loc) ? d.loc.filter((x) => x !== 'body').join('.') : '';
-      return `${loc ? loc + ': ' : ''}${d?.msg ?? 'invalid'}`;
+      return `${loc ? loc + ': ' : ''}${d?.msg ?? errorText('bioaf.apiDetail.invalid')}`;
     });
-    return { message: `validation failed: ${parts.join('; ')}`, apiError: body as Record<string, unknown> };
+    return { message: errorText('bioaf.apiDetail.validationFailed', { problems: parts.join('; ') }), apiError: body as Record<string, unknown> };
   }
   return undefined;
 }
@@ -129,10 +142,10 @@ export class BioafClient {
   constructor(o: BioafClientOptions) {
     this.apiBase = apiBaseFromUrl(o.url);
     const key = (o.apiKey || '').trim().replace(/^Bearer\s+/, '');
-    if (!key) throw badInput('bioAF API key is not set in the bioaf-host config node');
+    if (!key) throw badInput('bioaf.keyMissing');
     registerSecret(key);
     // bioAF mints biokey_<12 chars>.<32 chars>; checked loosely (its own docs get the format wrong).
-    if (!/^biokey_[^.\s]+\.\S+$/.test(key)) throw badInput('bioAF API key must look like biokey_<prefix>.<secret> (check the bioaf-host config node)');
+    if (!/^biokey_[^.\s]+\.\S+$/.test(key)) throw badInput('bioaf.keyFormat');
     const authorization = `Bearer ${key}`;
     this.http = new HttpClient({
       service: 'bioAF',
@@ -154,7 +167,7 @@ export class BioafClient {
   /** The record with this external id (samples: within the experiment), or undefined. */
   async findByExternal(resource: Resource, externalId: string, experimentId?: number, o: CallOptions = {}): Promise<BioafRecord | undefined> {
     checkExternalId(externalId);
-    if (resource === 'sample' && experimentId === undefined) throw badInput('looking up a sample needs its experiment (experiment_id or experiment_external_id)');
+    if (resource === 'sample' && experimentId === undefined) throw badInput('bioaf.sampleLookupNeedsExperiment');
     // The by-external route takes a plain path segment: an id with "/" cannot reach it, even
     // encoded. The list filter (exact match) finds those.
     if (externalId.includes('/')) {
@@ -183,7 +196,7 @@ export class BioafClient {
     o: CallOptions & { cursor?: string | null; limit?: number } = {},
   ): Promise<Page> {
     const limit = o.limit ?? 50;
-    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw badInput(`bioAF page size must be 1–200, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw badInput('bioaf.pageSize', { limit: String(limit) });
     const res = await this.http.request<Page>({
       method: 'GET',
       path: collection(resource),
@@ -191,7 +204,7 @@ export class BioafClient {
       signal: o.signal,
       onWait: o.onWait,
     });
-    if (!Array.isArray(res.data?.items)) throw new LabError('BAD_RESPONSE', `bioAF GET ${collection(resource)} answered without an items list`);
+    if (!Array.isArray(res.data?.items)) throw new LabError('BAD_RESPONSE', 'bioaf.noItems', { path: collection(resource) });
     return { items: res.data.items, next_cursor: res.data.next_cursor ?? null };
   }
 
@@ -210,7 +223,7 @@ export class BioafClient {
       pages++;
       items.push(...page.items);
       cursor = page.next_cursor;
-      o.onStep?.(`listed ${items.length}`);
+      o.onStep?.('listed', { count: items.length });
     } while (cursor && items.length < max);
     return { items: items.slice(0, max), pages, truncated: !!cursor || items.length > max };
   }
@@ -248,7 +261,7 @@ export class BioafClient {
     if (plan.experimentId !== undefined) return plan.experimentId;
     const ext = plan.experimentExternalId!;
     const exp = await this.findByExternal('experiment', ext, undefined, o);
-    if (!exp) throw new LabError('HTTP', `bioAF has no experiment with external id "${ext}" (needed for the sample)`, {}, { status: 404 });
+    if (!exp) throw new LabError('HTTP', 'bioaf.noExperiment', { id: ext }, { status: 404 });
     return exp.id;
   }
 
@@ -256,7 +269,7 @@ export class BioafClient {
   async upsert(resource: Resource, externalId: string, payload: unknown, o: CallOptions = {}): Promise<UpsertResult> {
     const plan = planWrite(resource, externalId, payload);
     const experimentId = resource === 'sample' ? await this.resolveExperimentId(plan, o) : undefined;
-    o.onStep?.('looking up');
+    o.onStep?.('looking-up');
     let existing = await this.findByExternal(resource, externalId, experimentId, o);
     let raced = false;
     if (!existing) {
@@ -280,7 +293,7 @@ export class BioafClient {
         if (errorDetail(err) !== 'external_id_already_exists') throw err;
         // Someone else created it between our lookup and our create: update theirs instead.
         raced = true;
-        o.onStep?.('created meanwhile; looking up');
+        o.onStep?.('raced');
         existing = await this.findByExternal(resource, externalId, experimentId, o);
         if (!existing) throw err;
       }

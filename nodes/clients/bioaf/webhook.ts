@@ -9,6 +9,7 @@
  */
 import { createHmac, timingSafeEqual } from 'crypto';
 import { Journal } from '../../lib/journal';
+import { errorText, type MessageKey, type MessageVars } from '../../lib/messages';
 
 export const SIGNATURE_HEADER = 'x-bioaf-signature';
 export const DELIVERY_HEADER = 'x-bioaf-delivery';
@@ -56,7 +57,10 @@ export interface Rejection {
   ok: false;
   reason: RejectReason;
   status: number;
-  /** A readable explanation (never contains a secret or a signature). */
+  /** The explanation's message id (shared catalogue) and values, for a node to word it. */
+  key: MessageKey;
+  vars: MessageVars;
+  /** A readable explanation in English (never contains a secret or a signature). */
   message: string;
 }
 
@@ -99,23 +103,24 @@ export interface VerifyOptions {
   now?: number;
 }
 
-function reject(reason: RejectReason, message: string): Rejection {
-  return { ok: false, reason, status: REJECT_STATUS[reason], message };
+/** A rejection, explained by a message id of the shared catalogue (`bioaf.webhook.*`). */
+export function reject(reason: RejectReason, key: MessageKey, vars: MessageVars = {}): Rejection {
+  return { ok: false, reason, status: REJECT_STATUS[reason], key, vars, message: errorText(key, vars) };
 }
 
 /** Checks the signature header against the raw body. Constant-time per candidate. */
 export function verifySignature(raw: Buffer, header: string | undefined, o: VerifyOptions): { ok: true; t: number } | Rejection {
-  if (header === undefined || header.trim() === '') return reject('missing_signature', 'no X-bioAF-Signature header');
+  if (header === undefined || header.trim() === '') return reject('missing_signature', 'bioaf.webhook.missingSignature');
   const sig = parseSignatureHeader(header.trim());
-  if (!sig) return reject('malformed_signature', 'X-bioAF-Signature is not "t=<unix seconds>,v1=<64 hex>"');
+  if (!sig) return reject('malformed_signature', 'bioaf.webhook.malformedSignature');
   const tolerance = o.toleranceSec ?? DEFAULT_TOLERANCE_SEC;
   const now = o.now ?? Math.floor(Date.now() / 1000);
   const skew = now - sig.t;
   if (Math.abs(skew) > tolerance) {
-    return reject(
-      'timestamp_out_of_tolerance',
-      `signature timestamp is ${Math.abs(skew)} s ${skew > 0 ? 'old' : 'in the future'} (tolerance ±${tolerance} s); check the clocks if this repeats`,
-    );
+    return reject('timestamp_out_of_tolerance', skew > 0 ? 'bioaf.webhook.timestampOld' : 'bioaf.webhook.timestampFuture', {
+      skew: Math.abs(skew),
+      tolerance,
+    });
   }
   let match = false;
   for (const secret of o.secrets) {
@@ -126,7 +131,7 @@ export function verifySignature(raw: Buffer, header: string | undefined, o: Veri
       if (given.length === expected.length && timingSafeEqual(given, expected)) match = true;
     }
   }
-  if (!match) return reject('signature_mismatch', 'signature does not match the body with any configured secret');
+  if (!match) return reject('signature_mismatch', 'bioaf.webhook.signatureMismatch');
   return { ok: true, t: sig.t };
 }
 

@@ -12,6 +12,7 @@
  */
 import { HttpClient, HttpClientOptions, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
+import { errorText } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
 import { pollUntil, PollOptions } from '../../lib/poll';
 import { validateValues, ValuesInput } from './schema';
@@ -32,15 +33,15 @@ export interface GenieClientOptions {
 /** Checks the Public API URL the user pasted and returns it without a trailing slash. */
 export function genieApiBase(input: string): string {
   const raw = (input || '').trim();
-  if (!raw) throw badInput('Genie API URL is not set (paste the "Public API URL" shown in LabOS › Preferences › Manage API Tokens)');
+  if (!raw) throw badInput('genie.apiUrlMissing');
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw badInput(`Genie API URL "${raw}" is not a valid URL (expected e.g. https://<your-labos-host>/public/v1)`);
+    throw badInput('genie.apiUrlInvalid', { url: raw });
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput(`Genie API URL "${raw}" must start with https://`);
-  if (url.search || url.hash) throw badInput(`Genie API URL "${raw}" must not contain ? or #`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput('genie.apiUrlScheme', { url: raw });
+  if (url.search || url.hash) throw badInput('genie.apiUrlQuery', { url: raw });
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
 }
 
@@ -69,8 +70,10 @@ export function describeGenieError(status: number, body: unknown): { message: st
   else if (typeof b.message === 'string') text = b.message;
   else if (Array.isArray(b.errors)) text = b.errors.map((x) => (typeof x === 'string' ? x : (x as { message?: string })?.message ?? JSON.stringify(x))).join('; ');
   if (!text) return undefined;
-  if (status === 401) text += ' — check the API token in the genie-tenant config node';
-  if (status === 403) text += ' — the token lacks access (the Public API needs a Premium account)';
+  // The hint joins the server's text inside the HTTP error's detail: it stays in the client's
+  // language (English), like the rest of what the server said.
+  if (status === 401) text = errorText('genie.tokenRejected', { text });
+  if (status === 403) text = errorText('genie.tokenNoAccess', { text });
   return { message: text, apiError: b };
 }
 
@@ -91,7 +94,7 @@ export class GenieClient {
   constructor(o: GenieClientOptions) {
     this.apiBase = genieApiBase(o.url);
     const token = (o.token || '').trim();
-    if (!token) throw badInput('Genie API token is not set in the genie-tenant config node');
+    if (!token) throw badInput('genie.tokenMissing');
     registerSecret(token);
     const opts: HttpClientOptions = {
       service: 'Genie LabOS',
@@ -114,7 +117,7 @@ export class GenieClient {
 
   async listInstruments(signal?: AbortSignal): Promise<GenieInstrument[]> {
     const list = await this.get<unknown>('/instruments', signal);
-    if (!Array.isArray(list)) throw new LabError('BAD_RESPONSE', 'Genie LabOS GET /instruments did not return a list');
+    if (!Array.isArray(list)) throw new LabError('BAD_RESPONSE', 'genie.notAList', { path: '/instruments' });
     return list.map((i) => normalizeInstrument(i));
   }
 
@@ -124,7 +127,7 @@ export class GenieClient {
 
   async listActions(uid: string, signal?: AbortSignal): Promise<GenieAction[]> {
     const list = await this.get<unknown>(`/instruments/${enc(uid)}/actions`, signal);
-    if (!Array.isArray(list)) throw new LabError('BAD_RESPONSE', `Genie LabOS GET /instruments/${uid}/actions did not return a list`);
+    if (!Array.isArray(list)) throw new LabError('BAD_RESPONSE', 'genie.notAList', { path: `/instruments/${uid}/actions` });
     return list.map((a) => normalizeAction(a));
   }
 
@@ -142,15 +145,17 @@ export class GenieClient {
         actions = await this.listActions(uid, signal);
       } catch (e2) {
         if (e2 instanceof LabError && e2.status === 404) {
-          throw new LabError('HTTP', `Genie LabOS: unknown instrument "${uid}" (HTTP 404); check the instrument uid`, {}, { status: 404, apiError: e2.apiError });
+          throw new LabError('HTTP', 'genie.unknownInstrument', { uid }, { status: 404, apiError: e2.apiError });
         }
         throw err;
       }
       const names = actions.map((a) => `"${a.action}"`).join(', ');
-      throw new LabError('HTTP', `Genie LabOS: instrument "${uid}" has no action "${name}" (HTTP 404); its actions are ${names || 'none'}`, {}, {
-        status: 404,
-        apiError: err.apiError,
-      });
+      throw new LabError(
+        'HTTP',
+        names ? 'genie.noSuchAction' : 'genie.noSuchActionNone',
+        { uid, action: name, actions: names },
+        { status: 404, apiError: err.apiError },
+      );
     }
   }
 
@@ -196,7 +201,8 @@ export class GenieClient {
     return pollUntil(
       () => this.getCommand(uid, cid, o.signal, o.onWait),
       (c) => commandOutcome(c.status) !== 'running',
-      { ...o, what: `Genie command ${cid}` },
+      // The poller's `what` is a phrase inside its message: in the client's language (English).
+      { ...o, what: errorText('genie.commandRef', { id: cid }) },
     );
   }
 
@@ -209,14 +215,14 @@ function normalizeInstrument(raw: unknown): GenieInstrument {
   const i = (raw ?? {}) as Record<string, unknown>;
   // The instrument object's fields are UNCONFIRMED: accept uid, id or _id.
   const uid = i.uid ?? i.id ?? i._id;
-  if (typeof uid !== 'string' || !uid) throw new LabError('BAD_RESPONSE', `Genie LabOS returned an instrument without an id: ${JSON.stringify(raw).slice(0, 200)}`);
+  if (typeof uid !== 'string' || !uid) throw new LabError('BAD_RESPONSE', 'genie.instrumentWithoutId', { json: String(JSON.stringify(raw)).slice(0, 200) });
   return { ...i, uid, name: typeof i.name === 'string' ? i.name : undefined };
 }
 
 function normalizeAction(raw: unknown): GenieAction {
   const a = (raw ?? {}) as Record<string, unknown>;
   const name = a.action ?? a.name;
-  if (typeof name !== 'string' || !name) throw new LabError('BAD_RESPONSE', `Genie LabOS returned an action without a name: ${JSON.stringify(raw).slice(0, 200)}`);
+  if (typeof name !== 'string' || !name) throw new LabError('BAD_RESPONSE', 'genie.actionWithoutName', { json: String(JSON.stringify(raw)).slice(0, 200) });
   const params = Array.isArray(a.parameters) ? a.parameters : [];
   return {
     ...a,
@@ -233,7 +239,7 @@ function normalizeAction(raw: unknown): GenieAction {
 function normalizeCommand(raw: unknown, what: string): GenieCommand {
   const c = (raw ?? {}) as Record<string, unknown>;
   const id = c.id ?? c._id;
-  if (typeof id !== 'string' || !id) throw new LabError('BAD_RESPONSE', `Genie LabOS ${what} returned no command id`);
-  if (typeof c.status !== 'string') throw new LabError('BAD_RESPONSE', `Genie LabOS ${what} returned a command without a status`);
+  if (typeof id !== 'string' || !id) throw new LabError('BAD_RESPONSE', 'genie.commandWithoutId', { request: what });
+  if (typeof c.status !== 'string') throw new LabError('BAD_RESPONSE', 'genie.commandWithoutStatus', { request: what });
   return { ...c, id, status: c.status };
 }

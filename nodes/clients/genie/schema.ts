@@ -21,6 +21,7 @@
  */
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import { LabError } from '../../lib/http/errors';
+import { errorText, type MessageKey, type MessageVars } from '../../lib/messages';
 import type { GenieAction, GenieCommandValue, GenieParameter } from './types';
 
 export type ValuesInput =
@@ -154,24 +155,15 @@ function newAjv(): Ajv {
       const self = check as unknown as { errors?: Array<Partial<ErrorObject>> };
       const n = sch.kind === 'time' ? timeSeconds(data) : volumeMicroliters(data);
       const unit = sch.kind === 'time' ? 's' : 'µL';
-      let message: string | undefined;
-      let rule = 'format';
-      if (!Number.isFinite(n)) {
-        message =
-          sch.kind === 'time'
-            ? `must be a time such as 90, "90s", "15 min" or "01:30:00" (got ${JSON.stringify(data)})`
-            : `must be a volume such as 500, "500" or "0.5 mL" (got ${JSON.stringify(data)})`;
-      } else if (n < 0) {
-        message = `must not be negative (got ${JSON.stringify(data)})`;
-      } else if (sch.min !== undefined && n < sch.min) {
-        rule = 'min';
-        message = `must be ≥ ${sch.min} ${unit} (got ${JSON.stringify(data)})`;
-      } else if (sch.max !== undefined && n > sch.max) {
-        rule = 'max';
-        message = `must be ≤ ${sch.max} ${unit} (got ${JSON.stringify(data)})`;
-      }
-      if (!message) return true;
-      self.errors = [{ keyword: 'genieQuantity', message, params: { rule } }];
+      // The problem's message id and values; describeRule words it.
+      let problem: 'timeFormat' | 'volumeFormat' | 'negative' | 'quantityMin' | 'quantityMax' | undefined;
+      let limit: number | undefined;
+      if (!Number.isFinite(n)) problem = sch.kind === 'time' ? 'timeFormat' : 'volumeFormat';
+      else if (n < 0) problem = 'negative';
+      else if (sch.min !== undefined && n < sch.min) [problem, limit] = ['quantityMin', sch.min];
+      else if (sch.max !== undefined && n > sch.max) [problem, limit] = ['quantityMax', sch.max];
+      if (!problem) return true;
+      self.errors = [{ keyword: 'genieQuantity', params: { problem, limit, unit, value: String(JSON.stringify(data)) } }];
       return false;
     },
   });
@@ -185,7 +177,7 @@ function newAjv(): Ajv {
         try {
           JSON.parse(data);
         } catch {
-          self.errors = [{ keyword: 'genieJson', message: 'is not valid JSON text', params: { rule: 'json' } }];
+          self.errors = [{ keyword: 'genieJson', params: { rule: 'json' } }];
           return false;
         }
       }
@@ -208,32 +200,56 @@ function validatorFor(action: GenieAction): ValidateFunction {
   return v;
 }
 
+/**
+ * One parameter's problem, as a phrase of the message that lists them all. The phrases come from
+ * the shared catalogue's English (`genie.problem.*`) and stay in the client's language: they are
+ * joined into one value of `genie.invalidValues`.
+ */
+function problem(key: string, vars: MessageVars = {}): string {
+  return errorText(`genie.problem.${key}` as MessageKey, vars);
+}
+
 function describeRule(p: GenieParameter, e: ErrorObject): string {
   const params = e.params as Record<string, unknown>;
+  const param = label(p);
   switch (e.keyword) {
-    case 'type':
-      return `must be ${p.type === 'number' ? 'a number' : p.type === 'string' ? 'text' : `of type ${String(params.type).replace(/,/g, ' or ')}`} (rule: type ${p.type})`;
+    case 'type': {
+      if (p.type === 'number') return problem('typeNumber', { param, type: p.type });
+      if (p.type === 'string') return problem('typeText', { param, type: p.type });
+      const types = String(params.type)
+        .split(',')
+        .reduce((first, second) => problem('typeAlternative', { first, second }));
+      return problem('typeOther', { param, types, type: p.type });
+    }
     case 'minimum':
-      return `must be ≥ ${params.limit} (rule: min)`;
+      return problem('min', { param, limit: String(params.limit) });
     case 'maximum':
-      return `must be ≤ ${params.limit} (rule: max)`;
+      return problem('max', { param, limit: String(params.limit) });
     case 'minLength':
-      return p.type === 'file' ? 'must not be empty (rule: type file)' : `must be at least ${params.limit} characters long (rule: min length)`;
+      return p.type === 'file' ? problem('fileEmpty', { param }) : problem('minLength', { param, limit: String(params.limit) });
     case 'maxLength':
-      return `must be at most ${params.limit} characters long (rule: max length)`;
+      return problem('maxLength', { param, limit: String(params.limit) });
     case 'enum':
-      return `must be one of ${(p.options ?? []).map((o) => JSON.stringify(o)).join(', ')} (rule: options)`;
+      return problem('options', { param, options: (p.options ?? []).map((o) => JSON.stringify(o)).join(', ') });
     case 'genieQuantity':
-      return `${e.message} (rule: ${params.rule === 'min' || params.rule === 'max' ? params.rule : `type ${p.type}`})`;
+      return problem(String(params.problem), {
+        param,
+        type: p.type,
+        value: String(params.value),
+        unit: String(params.unit),
+        ...(params.limit !== undefined ? { limit: String(params.limit) } : {}),
+      });
     case 'genieJson':
-      return `${e.message} (rule: type json)`;
+      return problem('invalidJson', { param });
     default:
-      return `${e.message ?? 'is not valid'} (rule: ${e.keyword})`;
+      // ajv's own wording of a rule this module does not know.
+      return e.message ? problem('other', { param, message: e.message, rule: e.keyword }) : problem('otherInvalid', { param, rule: e.keyword });
   }
 }
 
+/** A parameter as the messages name it: its name, or its id when it has no other name. */
 function label(p: GenieParameter): string {
-  return p.name && p.name !== p.id ? `"${p.name}"` : `"${p.id}"`;
+  return p.name && p.name !== p.id ? p.name : p.id;
 }
 
 /**
@@ -253,23 +269,24 @@ export function validateValues(action: GenieAction, input: ValuesInput): GenieCo
   if (Array.isArray(input)) {
     for (const item of input) {
       const key = item && typeof item === 'object' ? item.parameterId ?? item.id ?? item.name : undefined;
-      if (typeof key !== 'string') problems.push(`a value in the list has no parameterId / name: ${JSON.stringify(item)}`);
+      if (typeof key !== 'string') problems.push(problem('listItemWithoutId', { item: String(JSON.stringify(item)) }));
       else entries.push([key, item.value]);
     }
   } else if (input !== undefined && input !== null) {
-    if (typeof input !== 'object') throw new LabError('BAD_INPUT', `Genie action "${action.action}": values must be an object keyed by parameter id or name, got ${typeof input}`);
+    if (typeof input !== 'object') throw new LabError('BAD_INPUT', 'genie.valuesNotObject', { action: action.action, type: typeof input });
     entries.push(...Object.entries(input));
   }
 
   for (const [key, value] of entries) {
     const p = byId.get(key) ?? byName.get(key);
     if (!p) {
-      problems.push(`unknown parameter "${key}" (this action has: ${params.map((q) => q.name || q.id).join(', ') || 'no parameters'})`);
+      const names = params.map((q) => q.name || q.id).join(', ');
+      problems.push(names ? problem('unknownParameter', { key, names }) : problem('unknownParameterNone', { key }));
       continue;
     }
     if (value === undefined || value === null || value === '') continue; // treated as not given
     if (given.has(p.id)) {
-      problems.push(`parameter ${label(p)} is given twice (by id and by name)`);
+      problems.push(problem('givenTwice', { param: label(p) }));
       continue;
     }
     let v = value;
@@ -284,7 +301,7 @@ export function validateValues(action: GenieAction, input: ValuesInput): GenieCo
     for (const e of validate.errors ?? []) {
       if (e.keyword === 'required') {
         const p = byId.get(String((e.params as { missingProperty: string }).missingProperty));
-        if (p) problems.push(`parameter ${label(p)} is missing (rule: required)`);
+        if (p) problems.push(problem('missing', { param: label(p) }));
         continue;
       }
       if (e.keyword === 'additionalProperties') continue; // reported above as unknown
@@ -292,12 +309,13 @@ export function validateValues(action: GenieAction, input: ValuesInput): GenieCo
       const p = byId.get(id);
       if (!p) continue;
       // With a union type, ajv reports "type" next to the real reason; keep one line per parameter.
-      problems.push(`parameter ${label(p)} ${describeRule(p, e)}`);
+      problems.push(describeRule(p, e));
     }
   }
   if (problems.length) {
     const unique = [...new Set(problems)];
-    throw new LabError('BAD_INPUT', `Genie action "${action.action}": ${unique.join('; ')}; no command was sent`);
+    // The problems are phrases in the client's language (see `problem`), joined into one value.
+    throw new LabError('BAD_INPUT', 'genie.invalidValues', { action: action.action, problems: unique.join('; ') });
   }
   return params.filter((p) => given.has(p.id)).map((p) => ({ parameterId: p.id, value: given.get(p.id) }));
 }
@@ -330,10 +348,10 @@ export function mergeValues(action: GenieAction, dialog: Record<string, unknown>
     for (const item of fromMsg) {
       const key = item && typeof item === 'object' ? item.parameterId ?? item.id ?? item.name : undefined;
       if (typeof key === 'string') out[resolve(key)] = item.value;
-      else throw new LabError('BAD_INPUT', `Genie action "${action.action}": a value in msg.values has no parameterId / name: ${JSON.stringify(item)}; no command was sent`);
+      else throw new LabError('BAD_INPUT', 'genie.msgValueWithoutId', { action: action.action, item: String(JSON.stringify(item)) });
     }
   } else if (fromMsg !== undefined && fromMsg !== null) {
-    if (typeof fromMsg !== 'object') throw new LabError('BAD_INPUT', `Genie action "${action.action}": msg.values must be an object keyed by parameter id or name, got ${typeof fromMsg}; no command was sent`);
+    if (typeof fromMsg !== 'object') throw new LabError('BAD_INPUT', 'genie.msgValuesNotObject', { action: action.action, type: typeof fromMsg });
     for (const [key, v] of Object.entries(fromMsg)) out[resolve(key)] = v;
   }
   return out;
