@@ -137,7 +137,7 @@ export = function (RED: NodeAPI): void {
         const ref = fileRefFrom(msg);
         if (!ref) throw badInput('folder.unknownInput');
         const failure = msg.ack === false || (msg.error !== undefined && msg.error !== null);
-        const result = await watcher.ack(ref, { ok: !failure, error: failure ? errorText(msg.error) : undefined });
+        const result = await watcher.ack(ref, { ok: !failure, error: failure ? failureText(msg.error) : undefined });
         msg.ackResult = result;
         restoreStatus();
         if (result.outcome === 'unknown') node.warn(t('warnings.unknownFile', { file: result.path }));
@@ -173,7 +173,8 @@ function fileRefFrom(msg: Msg): FileRef | null {
   return null;
 }
 
-function errorText(e: unknown): string {
+/** What the ledger records for a file the flow reported as failed (data, kept in English). */
+function failureText(e: unknown): string {
   if (e && typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
   if (e === undefined || e === null) return 'reported as failed';
   return describeError(e);

@@ -82,7 +82,9 @@ describe('catalogues and help', () => {
       const html = fs.readFileSync(path.join(root, 'nodes', `${type}.html`), 'utf8');
       for (const m of html.matchAll(/(?:this\._|RED\._|data-i18n=")\(?\s*'?((?:\[\w+\])?[\w-]+\.[\w.]+)/g)) {
         const key = m[1].replace(/^\[\w+\]/, '');
-        if (key.startsWith(`${type}.`) && !has(type, key)) missing.push(`${type}.html: ${key}`);
+        // A key ending in "." is completed at run time ('x.nodeLabel.' + op): some key must start so.
+        const found = key.endsWith('.') ? [...new Map(leaves(readCatalogue('en-US', type))).keys()].some((k) => k.startsWith(key)) : has(type, key);
+        if (key.startsWith(`${type}.`) && !found) missing.push(`${type}.html: ${key}`);
       }
     }
     assert.deepEqual(missing, []);

@@ -29,7 +29,7 @@ describe('pollUntil', () => {
     const result = await pollUntil(
       async () => {
         n++;
-        if (n <= 2) throw new LabError('NETWORK', 'connection reset');
+        if (n <= 2) throw new LabError('NETWORK', 'http.network', { what: 'GET /task', reason: 'ECONNRESET' });
         return 'SUCCEEDED';
       },
       (s) => s === 'SUCCEEDED',
@@ -45,7 +45,7 @@ describe('pollUntil', () => {
       pollUntil(
         async () => {
           n++;
-          throw new LabError('HTTP', 'not found', { status: 404 });
+          throw new LabError('HTTP', 'http.status', { what: 'GET /task', status: 404, detail: 'not found' }, { status: 404 });
         },
         () => false,
         { intervalMs: 5 },

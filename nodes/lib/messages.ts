@@ -84,8 +84,6 @@ export function englishText(file: string, key: string, vars?: MessageVars): stri
 }
 
 /** The English text of an error message id. */
-export function errorText(key: MessageKey | string, vars?: MessageVars): string {
-  const full = `${SHARED_CATALOGUE}.errors.${key}`;
-  const text = englishText(SHARED_CATALOGUE, full, vars);
-  return text === full ? key : text; // TRANSITION: an English text given in place of a key
+export function errorText(key: MessageKey, vars?: MessageVars): string {
+  return englishText(SHARED_CATALOGUE, `${SHARED_CATALOGUE}.errors.${key}`, vars);
 }

@@ -5,6 +5,7 @@
  * poller keeps asking until the timeout.
  */
 import { LabError } from './http/errors';
+import { messageRef, type MessageRef } from './messages';
 import { cancelled, sleep } from './timing';
 
 export interface PollOptions {
@@ -17,8 +18,8 @@ export interface PollOptions {
   /** Give up after this long, ms (0 = never). */
   timeoutMs?: number;
   signal?: AbortSignal;
-  /** What is being followed, for messages ("Benchling task 1234"). */
-  what?: string;
+  /** What is being followed, for messages ("Benchling task 1234"): an id, or a message of its own. */
+  what?: string | MessageRef;
   /** Told after every answer and every transient failure (for status text). */
   onPoll?: (info: { attempt: number; elapsedMs: number; error?: LabError }) => void;
 }
@@ -47,7 +48,7 @@ export async function pollUntil<T>(check: () => Promise<T>, isDone: (result: T) 
     }
     const elapsed = Date.now() - started;
     if (o.timeoutMs && elapsed >= o.timeoutMs) {
-      throw new LabError('TIMEOUT', 'poll.notFinished', { what: o.what ?? 'polling', seconds: Math.round(elapsed / 1000) });
+      throw new LabError('TIMEOUT', 'poll.notFinished', { what: o.what ?? messageRef('poll.polling'), seconds: Math.round(elapsed / 1000) });
     }
     const wait = o.timeoutMs ? Math.min(interval, Math.max(0, o.timeoutMs - elapsed)) : interval;
     await sleep(wait, o.signal);

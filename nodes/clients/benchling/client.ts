@@ -191,7 +191,7 @@ export class BenchlingClient {
     return pollUntil(
       () => this.getTask<R>(taskId, o.signal, o.onWait),
       (t) => t.status !== 'RUNNING',
-      { ...o, what: `Benchling task ${taskId}` },
+      { ...o, what: messageRef('benchling.taskRef', { id: taskId }) },
     );
   }
 

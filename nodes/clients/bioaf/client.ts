@@ -9,10 +9,10 @@
  * a second record). A create that loses a race (409) looks the record up again and PATCHes it.
  */
 import { createHash } from 'crypto';
-import { HttpClient, type OnWait } from '../../lib/http/client';
+import { HttpClient, type ApiErrorDescription, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
 import type { NetworkOptions } from '../../lib/http/network';
-import { errorText, type MessageKey } from '../../lib/messages';
+import { errorText, messageRef, type MessageKey } from '../../lib/messages';
 import { canonicalJson, checkExternalId, collection, createBody, diffRecord, planWrite, Resource, WritePlan } from './fields';
 
 export * from './fields';
@@ -96,15 +96,14 @@ const HINTS: Record<string, string> = {
 };
 
 /**
- * bioAF's `{"detail": "..."}` or Pydantic's `{"detail": [{loc, msg, type}]}` as one readable line.
- * The line becomes the detail value of the HTTP error, so the hints added to bioAF's own text stay
- * in the client's language (English).
+ * bioAF's `{"detail": "..."}` or Pydantic's `{"detail": [{loc, msg, type}]}` as one readable line,
+ * with a note (in the reader's language) on what a known refusal means.
  */
-export function describeBioafError(status: number, body: unknown): { message: string; apiError?: Record<string, unknown> } | undefined {
+export function describeBioafError(status: number, body: unknown): ApiErrorDescription | undefined {
   const detail = (body as { detail?: unknown })?.detail;
   if (typeof detail === 'string') {
     const hint = HINTS[detail];
-    return { message: hint ? errorText(`bioaf.apiDetail.${hint}` as MessageKey, { detail }) : detail, apiError: body as Record<string, unknown> };
+    return { message: detail, notes: hint ? [messageRef(`bioaf.apiDetail.${hint}` as MessageKey)] : [], apiError: body as Record<string, unknown> };
   }
   if (Array.isArray(detail)) {
     const parts = detail.slice(0, 5).map((d: { loc?: unknown[]; msg?: string }) => {

@@ -10,9 +10,9 @@
  * object and its statuses, `GET …/commands/{cid}`, `POST …/commands/{cid}/kill`,
  * `DELETE …/commands/{cid}`, the error body shape.
  */
-import { HttpClient, HttpClientOptions, type OnWait } from '../../lib/http/client';
+import { HttpClient, HttpClientOptions, type ApiErrorDescription, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret } from '../../lib/http/errors';
-import { errorText } from '../../lib/messages';
+import { messageRef, type MessageRef } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
 import { pollUntil, PollOptions } from '../../lib/poll';
 import { validateValues, ValuesInput } from './schema';
@@ -60,7 +60,7 @@ export function unwrap<T>(body: unknown): T {
  * The error body shape is UNCONFIRMED. Accepted: `{error: "…"}`, `{error: {message}}`,
  * `{message: "…"}`, `{errors: [...]}`, any of these inside `data`.
  */
-export function describeGenieError(status: number, body: unknown): { message: string; apiError?: Record<string, unknown> } | undefined {
+export function describeGenieError(status: number, body: unknown): ApiErrorDescription | undefined {
   const b = unwrap<Record<string, unknown>>(body);
   if (!b || typeof b !== 'object') return undefined;
   const e = b.error;
@@ -70,11 +70,10 @@ export function describeGenieError(status: number, body: unknown): { message: st
   else if (typeof b.message === 'string') text = b.message;
   else if (Array.isArray(b.errors)) text = b.errors.map((x) => (typeof x === 'string' ? x : (x as { message?: string })?.message ?? JSON.stringify(x))).join('; ');
   if (!text) return undefined;
-  // The hint joins the server's text inside the HTTP error's detail: it stays in the client's
-  // language (English), like the rest of what the server said.
-  if (status === 401) text = errorText('genie.tokenRejected', { text });
-  if (status === 403) text = errorText('genie.tokenNoAccess', { text });
-  return { message: text, apiError: b };
+  const notes: MessageRef[] = [];
+  if (status === 401) notes.push(messageRef('genie.tokenRejected'));
+  if (status === 403) notes.push(messageRef('genie.tokenNoAccess'));
+  return { message: text, notes, apiError: b };
 }
 
 /** UNCONFIRMED statuses beyond running/success/failure are mapped conservatively. */
@@ -201,8 +200,7 @@ export class GenieClient {
     return pollUntil(
       () => this.getCommand(uid, cid, o.signal, o.onWait),
       (c) => commandOutcome(c.status) !== 'running',
-      // The poller's `what` is a phrase inside its message: in the client's language (English).
-      { ...o, what: errorText('genie.commandRef', { id: cid }) },
+      { ...o, what: messageRef('genie.commandRef', { id: cid }) },
     );
   }
 

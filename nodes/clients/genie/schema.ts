@@ -21,7 +21,7 @@
  */
 import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import { LabError } from '../../lib/http/errors';
-import { errorText, type MessageKey, type MessageVars } from '../../lib/messages';
+import { messageRef, type MessageKey, type MessageRef, type MessageVars } from '../../lib/messages';
 import type { GenieAction, GenieCommandValue, GenieParameter } from './types';
 
 export type ValuesInput =
@@ -201,15 +201,14 @@ function validatorFor(action: GenieAction): ValidateFunction {
 }
 
 /**
- * One parameter's problem, as a phrase of the message that lists them all. The phrases come from
- * the shared catalogue's English (`genie.problem.*`) and stay in the client's language: they are
- * joined into one value of `genie.invalidValues`.
+ * One parameter's problem, as a part of the message that lists them all (`genie.invalidValues`),
+ * told in the same language as that message.
  */
-function problem(key: string, vars: MessageVars = {}): string {
-  return errorText(`genie.problem.${key}` as MessageKey, vars);
+function problem(key: string, vars: MessageVars = {}): MessageRef {
+  return messageRef(`genie.problem.${key}` as MessageKey, vars);
 }
 
-function describeRule(p: GenieParameter, e: ErrorObject): string {
+function describeRule(p: GenieParameter, e: ErrorObject): MessageRef {
   const params = e.params as Record<string, unknown>;
   const param = label(p);
   switch (e.keyword) {
@@ -218,6 +217,7 @@ function describeRule(p: GenieParameter, e: ErrorObject): string {
       if (p.type === 'string') return problem('typeText', { param, type: p.type });
       const types = String(params.type)
         .split(',')
+        .map((x): string | MessageRef => x)
         .reduce((first, second) => problem('typeAlternative', { first, second }));
       return problem('typeOther', { param, types, type: p.type });
     }
@@ -262,7 +262,7 @@ export function validateValues(action: GenieAction, input: ValuesInput): GenieCo
   const params = action.parameters ?? [];
   const byId = new Map(params.map((p) => [p.id, p]));
   const byName = new Map(params.map((p) => [p.name, p]));
-  const problems: string[] = [];
+  const problems: MessageRef[] = [];
   const given = new Map<string, unknown>();
 
   const entries: Array<[string, unknown]> = [];
@@ -313,9 +313,8 @@ export function validateValues(action: GenieAction, input: ValuesInput): GenieCo
     }
   }
   if (problems.length) {
-    const unique = [...new Set(problems)];
-    // The problems are phrases in the client's language (see `problem`), joined into one value.
-    throw new LabError('BAD_INPUT', 'genie.invalidValues', { action: action.action, problems: unique.join('; ') });
+    const unique = [...new Map(problems.map((p) => [JSON.stringify(p), p])).values()];
+    throw new LabError('BAD_INPUT', 'genie.invalidValues', { action: action.action, problems: unique });
   }
   return params.filter((p) => given.has(p.id)).map((p) => ({ parameterId: p.id, value: given.get(p.id) }));
 }

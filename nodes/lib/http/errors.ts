@@ -5,9 +5,6 @@
  */
 import { errorText, type MessageKey, type MessageVars } from '../messages';
 
-// TRANSITION (removed when every call site passes a message id): an English text in place of a key.
-type KeyOrText = MessageKey | (string & { readonly pendingKey?: never });
-
 export type ErrorCode =
   | 'BAD_INPUT' // the msg or the node's settings are wrong; retrying cannot help
   | 'HTTP' // the server answered with an error status
@@ -22,7 +19,7 @@ export type ErrorCode =
 export class LabError extends Error {
   readonly code: ErrorCode;
   /** Stable message id in the shared catalogue (`lab-messages.errors.<key>`); nodes translate it. */
-  readonly key: KeyOrText;
+  readonly key: MessageKey;
   /** The values the message names (file, status, server's text…), for the translation. */
   readonly vars: MessageVars;
   /** HTTP status, when a server answered. */
@@ -32,7 +29,7 @@ export class LabError extends Error {
 
   constructor(
     code: ErrorCode,
-    key: KeyOrText,
+    key: MessageKey,
     vars: MessageVars = {},
     extra: { status?: number; apiError?: Record<string, unknown>; cause?: unknown } = {},
   ) {
@@ -53,7 +50,7 @@ export class LabError extends Error {
   }
 }
 
-export function badInput(key: KeyOrText, vars?: MessageVars): LabError {
+export function badInput(key: MessageKey, vars?: MessageVars): LabError {
   return new LabError('BAD_INPUT', key, vars);
 }
 
