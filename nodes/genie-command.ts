@@ -18,7 +18,7 @@ import type { GenieClient } from './clients/genie/client';
 import { commandOutcome } from './clients/genie/client';
 import { mergeValues, ValuesInput } from './clients/genie/schema';
 import type { GenieAction, GenieCommand } from './clients/genie/types';
-import { isCancelled, LabError, redact } from './lib/http/errors';
+import { isCancelled, LabError } from './lib/http/errors';
 
 interface GenieCommandDef extends NodeDef {
   tenant: string;
@@ -112,7 +112,7 @@ export = function (RED: NodeAPI): void {
         await r.client.killCommand(r.uid, cid, undefined, 5000);
         return true;
       } catch (err) {
-        node.warn(t(`warn.killFailed.${why}`, { id: cid, error: redact(t.error(err).message) }));
+        node.warn(t(`warn.killFailed.${why}`, { id: cid, error: t.error(err).message }));
         return false;
       }
     }

@@ -62,6 +62,14 @@ describe('catalogues and help', () => {
         assert.match(help, new RegExp(`data-help-name="${type}"`), `${lang}/${type}.html is its help`);
       }
       assertTranslated(type);
+      for (const lang of LANGS) {
+        // The palette splits a label at "-" and puts spaces around it ("OT - 2 run"): labels use
+        // the non-breaking hyphen U+2011 within a short name (OT‑2), a space between longer words
+        // (so the palette can wrap there).
+        const label = (readCatalogue(lang, type)[type] as { paletteLabel?: string }).paletteLabel;
+        assert.equal(typeof label, 'string', `${lang}/${type}.json has a paletteLabel`);
+        assert.doesNotMatch(label!, /-/, `${lang}/${type}.json paletteLabel "${label}" uses U+2011, not "-"`);
+      }
     });
   }
 

@@ -80,5 +80,9 @@ describe('messages', () => {
     const err = new LabError('NETWORK', 'http.network', { what: 'GET /x', reason: 'Authorization: Bearer abcdefghijklmnop1234' });
     assert.doesNotMatch(err.message, /abcdefghijklmnop1234/);
     assert.doesNotMatch(t.error(err).message, /abcdefghijklmnop1234/);
+    const plain = Object.assign(new Error('GET failed with Authorization: Bearer abcdefghijklmnop1234'), { code: 'EX' });
+    const safe = t.error(plain) as Error & { code?: string };
+    assert.doesNotMatch(safe.message, /abcdefghijklmnop1234/);
+    assert.equal(safe.code, 'EX');
   });
 });

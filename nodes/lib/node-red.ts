@@ -228,7 +228,10 @@ export function translator(RED: NodeAPI, type: string): Translate {
       // No text for the id in any catalogue: keep the client's own (English) message.
       return text === `${SHARED_CATALOGUE}.${key}` ? err : err.retold(text);
     }
-    return err instanceof Error ? err : new Error(describeError(err));
+    if (!(err instanceof Error)) return new Error(describeError(err));
+    const safe = describeError(err);
+    // Not one of ours: passed on as it is, unless a secret has to come out of its message.
+    return safe === err.message ? err : Object.assign(new Error(safe), { name: err.name, code: (err as { code?: unknown }).code });
   };
   return t;
 }

@@ -485,6 +485,11 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
   test('in German and Japanese browsers: palette labels, dialog texts and help come from the catalogues', async () => {
     const catalogue = (lang: string, type: string) => JSON.parse(fs.readFileSync(path.join(installedDir, 'dist', 'nodes', 'locales', lang, `${type}.json`), 'utf8'));
     const textAt = (cat: unknown, key: string) => key.split('.').reduce<any>((o, k) => o?.[k], cat);
+    // One node of every type (their defaults) to open dialogs on.
+    await red.deploy([
+      { id: 'langtab', type: 'tab', label: 'languages' },
+      ...TYPES.nodes.map((t, i) => ({ id: `lang${i}`, type: t, z: 'langtab', x: 160 + 260 * (i % 4), y: 80 + 80 * Math.floor(i / 4), wires: Array.from({ length: infos[t].outputs }, () => []) })),
+    ]);
     for (const [lang, locale] of [['de', 'de-DE'], ['ja', 'ja-JP']]) {
       const context = await browser.newContext({ locale, viewport: { width: 1400, height: 900 } });
       const p = await context.newPage();
@@ -495,12 +500,13 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
       const wrong: string[] = [];
       for (const t of TYPES.all) {
         const cat = catalogue(lang, t);
-        const en = catalogue('en-US', t);
         // Palette label (non-config nodes are in the palette).
         if (!infos[t].config) {
           const want = textAt(cat, `${t}.paletteLabel`);
           const shown = await p.evaluate((type: string) => document.querySelector(`#red-ui-palette .red-ui-palette-node[data-palette-type="${type}"] .red-ui-palette-label`)?.textContent?.trim() ?? null, t);
-          if (typeof want !== 'string' || shown !== want) wrong.push(`${t}: palette label "${shown}", catalogue "${want}"`);
+          // The palette breaks a label into lines at spaces and hyphens: compare without white space.
+          const bare = (x: unknown) => String(x).replace(/\s+/g, '');
+          if (typeof want !== 'string' || bare(shown) !== bare(want)) wrong.push(`${t}: palette label "${shown}", catalogue "${want}"`);
         }
         // Help: the language's own help text.
         const helpFile = fs.readFileSync(path.join(installedDir, 'dist', 'nodes', 'locales', lang, `${t}.html`), 'utf8');
@@ -508,8 +514,9 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
         const help = await p.evaluate((type: string) => document.querySelector(`script[data-help-name="${type}"]`)?.innerHTML ?? '', t);
         if (!firstWords || !help.includes(firstWords)) wrong.push(`${t}: help is not the ${lang} help ("${firstWords}")`);
         // Dialog: every text the dialog takes from the node's catalogue shows in this language.
+        if (infos[t].config) continue;
         const node = await p.evaluate((type: string) => RED.nodes.filterNodes({ type })[0]?.id ?? null, t);
-        if (infos[t].config || !node) continue;
+        assert.ok(node, `${t}: no node in the deployed flow`);
         await p.evaluate((id: string) => RED.editor.edit(RED.nodes.node(id)), node);
         await p.waitForSelector('#node-dialog-ok', { state: 'visible', timeout: 15_000 });
         await p.waitForTimeout(400);
@@ -519,17 +526,18 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
           tray.querySelectorAll('[data-i18n]').forEach((el) => {
             for (const spec of (el.getAttribute('data-i18n') || '').split(';')) {
               const m = /^(?:\[([^\]]+)\])?(.+)$/.exec(spec.trim());
-              if (!m || !m[2].startsWith(`${type}.`)) continue;
-              const shown = m[1] && m[1] !== 'html' && m[1] !== 'prepend' && m[1] !== 'append' ? el.getAttribute(m[1]) || '' : (el as HTMLElement).innerText;
-              out.push([m[2], shown]);
+              const key = m ? m[2].replace(/^[^:]+:/, '') : ''; // the editor prefixes the node set's namespace
+              if (!key.startsWith(`${type}.`)) continue;
+              const shown = m![1] && m![1] !== 'html' && m![1] !== 'prepend' && m![1] !== 'append' ? el.getAttribute(m![1]) || '' : (el as HTMLElement).innerText;
+              out.push([key, shown]);
             }
           });
           return out;
         }, t);
+        if (shownTexts.length === 0) wrong.push(`${t}: the dialog shows no text from its catalogue`);
         for (const [key, shown] of shownTexts) {
           const want = textAt(cat, key);
           if (typeof want !== 'string' || !shown.includes(want.replace(/<[^>]+>/g, '').trim())) wrong.push(`${t}: ${key} shows "${shown.trim()}", catalogue "${want}"`);
-          else if (want !== textAt(en, key) && shown.includes(textAt(en, key))) wrong.push(`${t}: ${key} shows English`);
         }
         if (t === 'benchling-upload-blob' || t === 'ot2-run') await p.screenshot({ path: path.join(SHOTS, `${shotName(`dialog-${t}-${lang}`)}.png`) });
         await p.evaluate(() => RED.tray.close());
