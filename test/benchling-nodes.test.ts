@@ -230,10 +230,10 @@ describe('Benchling nodes in Node-RED', () => {
 
   test('missing run id and missing config name', async () => {
     let h = await load();
-    await expectCaught(h, 'create', { blobId: 'b' }, /Assay run id is missing \(msg.assayRunId is empty\)/);
+    await expectCaught(h, 'create', { blobId: 'b' }, /"Assay run id" is missing \(msg.assayRunId is empty\)/);
     await unload();
     h = await load({ configName: '' });
-    await expectCaught(h, 'create', { blobId: 'b', assayRunId: SEED.runs[0].id }, /File config is missing \(File config is empty\)/);
+    await expectCaught(h, 'create', { blobId: 'b', assayRunId: SEED.runs[0].id }, /"File config" is empty: set it in the node/);
   });
 
   test('file deleted between detection and upload; zero-byte file; not a path', async () => {

@@ -156,7 +156,7 @@ describe('bioaf-upsert in Node-RED', () => {
     sim.clearRequestLog();
     await expectCaught(h, { tag: 1, externalId: 'N-E-bad', payload: { name: 'x', status: 'complete' } }, /experiment field "status" cannot be written/);
     await expectCaught(h, { tag: 2, externalId: 'N-E-bad', payload: { name: 'x', external_id: 'other' } }, /"external_id" is immutable/);
-    await expectCaught(h, { tag: 3, payload: { name: 'x' } }, /External id is missing \(msg\.externalId is empty\)/);
+    await expectCaught(h, { tag: 3, payload: { name: 'x' } }, /"External id" is missing \(msg\.externalId is empty\)/);
     await expectCaught(h, { tag: 4, externalId: 'N-E-bad', payload: 'just text' }, /msg\.payload must be an object/);
     assert.equal(sim.requestLog.length, 0);
   });

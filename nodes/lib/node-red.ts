@@ -130,8 +130,8 @@ export async function requireString(
 ): Promise<string> {
   const v = await evaluateProperty(RED, node, value, type || 'str', msg);
   if (v === undefined || v === null || (typeof v === 'string' && v.trim() === '')) {
-    const where = type === 'msg' ? `msg.${value}` : type === 'env' ? `env ${value}` : label;
-    throw badInput('common.settingMissing', { setting: label, where });
+    if (type !== 'msg' && type !== 'env') throw badInput('common.settingEmpty', { setting: label });
+    throw badInput('common.settingMissing', { setting: label, where: type === 'msg' ? `msg.${value}` : `env ${value}` });
   }
   if (typeof v !== 'string' && typeof v !== 'number') throw badInput('common.settingNotText', { setting: label, type: typeof v });
   return String(v).trim();
