@@ -69,7 +69,7 @@ describe('OT-2 messages', () => {
     const ja = translator(runtimeIn('ja'), 'ot2-run');
     assert.equal((ja.error(busyError('')) as LabError).code, 'TASK_FAILED');
     assert.match(ja.error(busyError('')).message, /^ロボットは別のランを実行中です/);
-    assert.equal(ja('paletteLabel'), 'OT-2 ラン');
+    assert.equal(ja('paletteLabel'), 'OT\u20112 ラン'); // a non-breaking hyphen: the palette spaces out '-'
     const en = translator({ _: (k: string) => k } as unknown as NodeAPI, 'ot2-run');
     assert.equal(en('status.queued'), 'queued (a run is in progress)');
     assert.equal(en.error(busyError('')).message, busyError('').message);
