@@ -370,7 +370,7 @@ describe('FolderWatcher', () => {
     const h = await startWatcher({ folder: notDir });
     const s = h.w.getStatus();
     assert.equal(s.phase, 'error');
-    assert.match(s.lastError ?? '', /is not a folder/);
+    assert.match(s.lastProblem?.message ?? '', /is not a folder/);
     assert.ok(s.lastProblem instanceof LabError && s.lastProblem.key === 'folder.notAFolder', 'the problem keeps its message id');
     assert.deepEqual(s.lastProblem.vars, { folder: notDir });
   });

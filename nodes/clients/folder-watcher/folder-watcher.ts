@@ -120,9 +120,7 @@ export interface WatcherStatus {
   /** Files found by a rescan that the events did not report. */
   recovered: number;
   errors: number;
-  /** The last problem, in English (the clients' language). */
-  lastError?: string;
-  /** The same problem as an error: a LabError (message id + values) a node retells in its language. */
+  /** The last problem: a LabError (message id + values; English message) a node retells in its language. */
   lastProblem?: Error;
 }
 
@@ -381,7 +379,6 @@ export class FolderWatcher extends EventEmitter {
       pending: this.pending.size + this.checking.size,
       awaitingAck,
       ...this.counts,
-      lastError: this.lastProblem?.message,
       lastProblem: this.lastProblem,
     };
   }
