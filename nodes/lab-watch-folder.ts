@@ -5,7 +5,9 @@
  */
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { FolderWatcher, FileRef, WatchedFile, WatcherStatus, WatchMode, PostAction } from './clients/folder-watcher';
+import * as path from 'path';
 import { stateFilePath } from './lib/journal';
+import { failureFromMessage, registerJourneyOwner } from './lib/journey';
 import { expandEnv, handleInput, Msg, secondsSetting, setStatus, translator } from './lib/node-red';
 import { badInput, describeError, LabError } from './lib/http/errors';
 
@@ -23,12 +25,18 @@ interface WatchFolderDef extends NodeDef {
   archiveFolder?: string;
   emitEmpty?: boolean;
   ignoreTemp?: boolean;
+  retryBase?: string | number;
+  retryMax?: string | number;
+  giveUpAfter?: string | number;
+  failedFolder?: string;
+  retention?: string | number;
 }
 
 export = function (RED: NodeAPI): void {
   const t = translator(RED, 'lab-watch-folder');
 
   function statusText(s: WatcherStatus): string {
+    if (s.deadLettered > 0 || s.retrying > 0) return t('status.problems', { failed: s.deadLettered, retrying: s.retrying, unacked: s.awaitingAck });
     return t('status.watching', {
       files: s.files,
       pending: s.pending,
@@ -41,6 +49,7 @@ export = function (RED: NodeAPI): void {
     const node = this;
     let watcher: FolderWatcher | null = null;
     let settingsError: LabError | null = null;
+    let unregister = (): void => undefined;
 
     try {
       const folder = expandEnv(RED, node, t('label.folder'), def.folder);
@@ -59,6 +68,14 @@ export = function (RED: NodeAPI): void {
         emitEmptyFiles: !!def.emitEmpty,
         ignoreTempFiles: def.ignoreTemp !== false,
         ledgerFile: stateFilePath(RED.settings.userDir, 'watch-folder', node.id),
+        retry: {
+          baseMs: secondsSetting(t('label.retryBase'), def.retryBase, 30, 0.001),
+          maxMs: secondsSetting(t('label.retryMax'), def.retryMax, 1800, 0.001),
+          giveUpAfterMs: secondsSetting(t('label.giveUpAfter'), def.giveUpAfter, 24, 0) * 3600,
+        },
+        failedFolder: def.failedFolder ? expandEnv(RED, node, t('label.failedFolder'), def.failedFolder) : undefined,
+        historyDir: path.join(path.dirname(stateFilePath(RED.settings.userDir, 'watch-folder', node.id)), 'history', `watch-folder-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}`),
+        retentionMs: secondsSetting(t('label.retention'), def.retention, 30, 0) * 24 * 3600,
       });
     } catch (err) {
       const reason = err instanceof LabError ? t.error(err).message : describeError(err);
@@ -75,6 +92,9 @@ export = function (RED: NodeAPI): void {
         case 'error':
           return setStatus(node, 'red', s.lastProblem ? t.error(s.lastProblem).message : t('status.error'), 'ring');
         case 'watching':
+          // Dead-lettered files wait for a person: red. Retrying ones heal on their own: yellow.
+          if (s.deadLettered > 0) return setStatus(node, 'red', statusText(s), 'ring');
+          if (s.retrying > 0) return setStatus(node, 'yellow', statusText(s), 'ring');
           return setStatus(node, s.pending > 0 ? 'blue' : 'green', statusText(s), 'dot');
         case 'starting':
           return setStatus(node, 'grey', t('status.starting'), 'ring');
@@ -105,6 +125,8 @@ export = function (RED: NodeAPI): void {
             mtime: new Date(Math.round(f.mtimeMs)).toISOString(),
           },
           labwireFile: {
+            watcher: node.id,
+            attempt: f.attempt,
             id: f.id,
             path: f.path,
             relativePath: f.relativePath,
@@ -115,6 +137,7 @@ export = function (RED: NodeAPI): void {
         } as NodeMessage);
       });
       w.on('status', (s: WatcherStatus) => showStatus(s));
+      unregister = registerJourneyOwner(node.id, w);
       w.on('error', (err: Error) => node.warn(t.error(err).message));
       setStatus(node, 'grey', t('status.starting'), 'ring');
       w.start().catch((err) => {
@@ -134,10 +157,21 @@ export = function (RED: NodeAPI): void {
           restoreStatus();
           return;
         }
+        if (msg.topic === 'retry' || msg.topic === 'skip') {
+          // By id, path or relative path in msg.payload, or the file's own msg.labwireFile.
+          const which = typeof msg.payload === 'string' && msg.payload.trim() ? msg.payload.trim() : fileRefFrom(msg);
+          if (!which) throw badInput('folder.noSuchJourney', { file: String(msg.payload ?? '') });
+          const by = typeof msg.user === 'string' && msg.user ? msg.user : `flow (${node.name || node.id})`;
+          const result = msg.topic === 'retry' ? await watcher.retry(which) : await watcher.skip(which, by);
+          if (result.outcome === 'unknown') throw badInput('folder.noSuchJourney', { file: typeof which === 'string' ? which : result.path });
+          msg.ackResult = result;
+          restoreStatus();
+          return;
+        }
         const ref = fileRefFrom(msg);
         if (!ref) throw badInput('folder.unknownInput');
-        const failure = msg.ack === false || (msg.error !== undefined && msg.error !== null);
-        const result = await watcher.ack(ref, { ok: !failure, error: failure ? failureText(msg.error) : undefined });
+        const failed = msg.ack === false || (msg.error !== undefined && msg.error !== null);
+        const result = await watcher.ack(ref, failed ? { ok: false, failure: failureFromMessage(msg) } : { ok: true });
         msg.ackResult = result;
         restoreStatus();
         if (result.outcome === 'unknown') node.warn(t('warnings.unknownFile', { file: result.path }));
@@ -146,6 +180,7 @@ export = function (RED: NodeAPI): void {
       {
         doneStatus: () => (watcher ? statusText(watcher.getStatus()) : null),
         onClose: async () => {
+          unregister();
           if (watcher) await watcher.close();
         },
       },
@@ -163,6 +198,7 @@ function fileRefFrom(msg: Msg): FileRef | null {
       path: typeof lf.path === 'string' ? lf.path : undefined,
       relativePath: typeof lf.relativePath === 'string' ? lf.relativePath : undefined,
       id: typeof lf.id === 'string' ? lf.id : undefined,
+      attempt: typeof lf.attempt === 'number' ? lf.attempt : undefined,
     };
   }
   if (msg.ack === true || msg.ack === false || msg.topic === 'ack') {
@@ -171,11 +207,4 @@ function fileRefFrom(msg: Msg): FileRef | null {
     if (p) return { path: p };
   }
   return null;
-}
-
-/** What the ledger records for a file the flow reported as failed (data, kept in English). */
-function failureText(e: unknown): string {
-  if (e && typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') return (e as { message: string }).message;
-  if (e === undefined || e === null) return 'reported as failed';
-  return describeError(e);
 }

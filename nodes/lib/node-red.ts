@@ -11,6 +11,7 @@ import * as path from 'path';
 import type { OnWait, WaitReason } from './http/client';
 import { badInput, describeError, LabError } from './http/errors';
 import { englishText, flattenVars, SHARED_CATALOGUE, type MessageVars, type SharedStatusKey } from './messages';
+import { failureOfError } from './journey/classify';
 
 export type Msg = NodeMessageInFlow & Record<string, unknown>;
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -46,6 +47,10 @@ export function setStatus(node: Node, fill: StatusFill, text: string, shape: 'do
  */
 export function reportError(t: Translate, node: Node, err: unknown, msg: Msg | undefined, done?: (err?: Error) => void): void {
   const error = t.error(err);
+  // A file's message carries the failure exactly (code, HTTP status, node) back to its watcher,
+  // which decides whether the file is sent again; Catch nodes copy only the message and code.
+  const lf = msg?.labwireFile;
+  if (lf && typeof lf === 'object' && !Array.isArray(lf)) (lf as Record<string, unknown>).failure = failureOfError(error, node);
   setStatus(node, 'red', error.message, 'ring');
   if (done) done(error);
   else node.error(error, msg as NodeMessage);

@@ -24,6 +24,17 @@ import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { badInput, LabError } from '../../lib/http/errors';
 import { compileGlob, CompiledPattern, DEFAULT_TEMP_PATTERNS, matchesAny, parsePatternList } from './glob';
 import { Ledger, LedgerEntry } from './ledger';
+import { destinationFolder, moveInto } from './move';
+import {
+  afterFailure,
+  afterSend,
+  DEFAULT_RETRY_POLICY,
+  FailureReason,
+  JourneyHistory,
+  journeyEvents,
+  JourneySteps,
+  RetryPolicy,
+} from '../../lib/journey';
 
 export type WatchMode = 'events' | 'poll' | 'auto';
 export type PostAction = 'none' | 'move' | 'delete';
@@ -59,6 +70,14 @@ export interface FolderWatcherOptions {
   ledgerFile?: string;
   /** Parallel `stat` calls (default 32). */
   statConcurrency?: number;
+  /** When a file whose attempt failed transiently is sent again (default 30 s doubling to 30 min, for 24 h). */
+  retry?: Partial<RetryPolicy>;
+  /** Absolute path of a folder dead-lettered files are moved to (default: they stay where they are). */
+  failedFolder?: string;
+  /** Folder for finished journeys (one file per day); without one, finished journeys are not kept. */
+  historyDir?: string;
+  /** How long finished journeys are kept (default 30 days). */
+  retentionMs?: number;
 }
 
 /** What the watcher sends for each complete file. */
@@ -73,8 +92,10 @@ export interface WatchedFile {
   name: string;
   size: number;
   mtimeMs: number;
-  /** 1 on the first send; more when it is sent again after a restart without an ack. */
+  /** 1 on the first send; more when it is sent again (a retry, or after a restart without an ack). */
   deliveryCount: number;
+  /** The attempt this send starts (1, 2, …): equal to deliveryCount; named for the journey. */
+  attempt: number;
 }
 
 /** A reference to a sent file, as carried by `msg.labwireFile`: any of path / relativePath. */
@@ -82,15 +103,25 @@ export interface FileRef {
   path?: string;
   relativePath?: string;
   id?: string;
+  /** The attempt the message belongs to (`msg.labwireFile.attempt`). */
+  attempt?: number;
 }
+
+/** A journey in the history: the record as it ended, with where the file was. */
+export type JourneyHistoryRecord = LedgerEntry & { relativePath: string; path: string; folder: string; gone?: number };
 
 export interface AckResult {
   /**
-   * `done`: acknowledged and post-processed. `failed`: marked failed. `already-done`: an ack
-   * repeated. `stale`: the file changed since that message was sent; nothing done to it.
-   * `unknown`: the ledger has no such file (never sent, or already pruned).
+   * `done`: acknowledged and post-processed. `retrying`: a transient failure; sent again after a
+   * backoff (`nextAttemptAt`). `failed`: dead-lettered (permanent, or transient for too long).
+   * `already-done`: an ack repeated. `stale`: the file changed since that message was sent;
+   * nothing done to it. `unknown`: the ledger has no such file (never sent, or already pruned).
    */
-  outcome: 'done' | 'failed' | 'already-done' | 'stale' | 'unknown';
+  outcome: 'done' | 'retrying' | 'failed' | 'already-done' | 'stale' | 'unknown';
+  /** `retrying`: when the file is sent again (Unix ms). */
+  nextAttemptAt?: number;
+  /** `failed`: where the file was moved (the failed folder), if it was. */
+  failedTo?: string;
   relativePath: string;
   path: string;
   /** Where the file went, for `postAction: 'move'`. */
@@ -115,8 +146,12 @@ export interface WatcherStatus {
   emitted: number;
   /** Files acknowledged and post-processed since start. */
   done: number;
-  /** Files reported as failed since start. */
+  /** Failures reported since start (each failed attempt counts). */
   failed: number;
+  /** Files waiting for their next attempt after a transient failure. */
+  retrying: number;
+  /** Files dead-lettered (kept with their reason until someone retries or skips them). */
+  deadLettered: number;
   /** Files found by a rescan that the events did not report. */
   recovered: number;
   errors: number;
@@ -188,11 +223,14 @@ export class FolderWatcher extends EventEmitter {
   readonly emitEmptyFiles: boolean;
   readonly postAction: PostAction;
   readonly archiveFolder: string | undefined;
+  readonly failedFolder: string | undefined;
+  readonly retryPolicy: RetryPolicy;
   private readonly include: CompiledPattern[];
   private readonly exclude: CompiledPattern[];
   private readonly temp: CompiledPattern[];
   private readonly statConcurrency: number;
   private readonly ledgerFile: string | undefined;
+  private readonly history: JourneyHistory<JourneyHistoryRecord> | null;
 
   private ledger: Ledger | null = null;
   private phase: WatcherPhase = 'starting';
@@ -228,6 +266,9 @@ export class FolderWatcher extends EventEmitter {
   private probeTimer: NodeJS.Timeout | null = null;
   private scanTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryTimerAt = 0;
+  private pruneTimer: NodeJS.Timeout | null = null;
   private probing: Promise<void> | null = null;
   private scanning: Promise<void> | null = null;
   private scanQueued: ScanKind | null = null;
@@ -265,24 +306,37 @@ export class FolderWatcher extends EventEmitter {
     const post = opts.postAction ?? 'none';
     if (post !== 'none' && post !== 'move' && post !== 'delete') throw badInput('folder.badPostAction', { value: String(post) });
     this.postAction = post;
-    if (post === 'move') {
-      const archive = (opts.archiveFolder ?? '').trim();
-      if (!archive) throw badInput('folder.archiveNotSet');
-      if (/\$\{[^}]*\}/.test(archive)) throw badInput('folder.archiveUnresolvedEnv', { folder: archive });
-      if (!isAbsoluteAnywhere(archive)) throw badInput('folder.archiveNotAbsolute', { folder: archive });
-      this.archiveFolder = path.isAbsolute(archive) ? path.resolve(archive) : archive;
-      const rel = path.relative(this.folder, this.archiveFolder);
-      if (rel === '') throw badInput('folder.archiveIsWatched');
-      if (!rel.startsWith('..') && !path.isAbsolute(rel)) {
-        const relPosix = rel.split(path.sep).join('/');
-        // Inside the watched tree: allowed only where the watcher will never look.
-        const segs = relPosix.split('/');
-        const ignored = !this.recursive || segs.some((_, i) => this.dirIgnored(segs.slice(0, i + 1).join('/')));
-        if (!ignored) {
-          throw badInput('folder.archiveInside', { archive: this.archiveFolder, relative: relPosix });
-        }
-      }
-    }
+    const ignoredInside = (relPosix: string) => {
+      // Inside the watched tree: allowed only where the watcher will never look.
+      const segs = relPosix.split('/');
+      return !this.recursive || segs.some((_, i) => this.dirIgnored(segs.slice(0, i + 1).join('/')));
+    };
+    this.archiveFolder =
+      post === 'move'
+        ? destinationFolder(
+            opts.archiveFolder,
+            this.folder,
+            { notSet: 'folder.archiveNotSet', unresolved: 'folder.archiveUnresolvedEnv', notAbsolute: 'folder.archiveNotAbsolute', isWatched: 'folder.archiveIsWatched', inside: 'folder.archiveInside' },
+            ignoredInside,
+          )
+        : undefined;
+    this.failedFolder =
+      opts.failedFolder !== undefined && opts.failedFolder.trim() !== ''
+        ? destinationFolder(
+            opts.failedFolder,
+            this.folder,
+            { notSet: 'folder.failedNotSet', unresolved: 'folder.failedUnresolvedEnv', notAbsolute: 'folder.failedNotAbsolute', isWatched: 'folder.failedIsWatched', inside: 'folder.failedInside' },
+            ignoredInside,
+          )
+        : undefined;
+    const r = opts.retry ?? {};
+    this.retryPolicy = {
+      baseMs: num('retry.baseMs', r.baseMs, DEFAULT_RETRY_POLICY.baseMs, 1),
+      maxMs: num('retry.maxMs', r.maxMs, DEFAULT_RETRY_POLICY.maxMs, 1),
+      giveUpAfterMs: num('retry.giveUpAfterMs', r.giveUpAfterMs, DEFAULT_RETRY_POLICY.giveUpAfterMs, 0),
+    };
+    const retentionMs = num('retentionMs', opts.retentionMs, 30 * 24 * 3600_000, 0);
+    this.history = opts.historyDir ? new JourneyHistory<JourneyHistoryRecord>(opts.historyDir, 'journeys', retentionMs) : null;
   }
 
   // ---------------------------------------------------------------- public API
@@ -292,8 +346,14 @@ export class FolderWatcher extends EventEmitter {
     if (this.started) throw new Error('FolderWatcher already started');
     this.started = true;
     this.ledger = new Ledger(this.ledgerFile, this.folder);
-    for (const [rel, e] of this.ledger.entries()) {
-      if (e.state === 'emitted' || e.state === 'failed') this.reemit.add(rel);
+    // Sent but never acknowledged (a crash or a redeploy): send again. Dead-lettered files stay
+    // dead-lettered across restarts; retrying ones keep their schedule.
+    for (const [rel, e] of this.ledger.entries()) if (e.state === 'emitted') this.reemit.add(rel);
+    this.armRetryTimer();
+    if (this.history) {
+      this.history.prune();
+      this.pruneTimer = setInterval(() => this.history?.prune(), 6 * 3600_000);
+      this.pruneTimer.unref();
     }
     this.probeTimer = setInterval(() => void this.probeRoot(), this.folderProbeMs);
     await this.probeRoot();
@@ -303,15 +363,16 @@ export class FolderWatcher extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.gateTimer, this.statusTimer, this.settleTimer]) if (t) clearTimeout(t);
-    for (const t of [this.probeTimer, this.scanTimer]) if (t) clearInterval(t);
-    this.gateTimer = this.statusTimer = this.probeTimer = this.scanTimer = this.settleTimer = null;
+    for (const t of [this.gateTimer, this.statusTimer, this.settleTimer, this.retryTimer]) if (t) clearTimeout(t);
+    for (const t of [this.probeTimer, this.scanTimer, this.pruneTimer]) if (t) clearInterval(t);
+    this.gateTimer = this.statusTimer = this.probeTimer = this.scanTimer = this.settleTimer = this.retryTimer = this.pruneTimer = null;
     const w = this.watcher;
     this.watcher = null;
     if (w) await w.close().catch(() => undefined);
     // Let a scan or post-action in flight finish its current step before the ledger closes.
     await Promise.allSettled([this.scanning, this.probing]);
     this.ledger?.close();
+    this.history?.close();
     this.phase = 'closed';
     this.emit('status', this.getStatus());
   }
@@ -327,12 +388,14 @@ export class FolderWatcher extends EventEmitter {
   }
 
   /**
-   * Acknowledges a sent file (`ok`, the default) and runs the post-action; or (`ok: false`) marks
-   * it failed: it stays where it is and is not sent again until it changes or the watcher restarts.
-   * Throws when the post-action fails (the file stays acknowledged and the action is retried at
-   * the next rescan and after a restart).
+   * Acknowledges a sent file (`ok`, the default) and runs the post-action; or (`ok: false`)
+   * reports its attempt failed: the journey decides — a transient failure is sent again after a
+   * backoff, a permanent one (or transient ones for longer than the policy allows) is
+   * dead-lettered with its reason (moved to the failed folder, if one is set) and not sent again
+   * until someone retries it or the file changes. Throws when the post-action fails (the file
+   * stays acknowledged and the action is retried at the next rescan and after a restart).
    */
-  async ack(ref: FileRef, result: { ok?: boolean; error?: string } = {}): Promise<AckResult> {
+  async ack(ref: FileRef, result: { ok?: boolean; failure?: FailureReason; error?: string } = {}): Promise<AckResult> {
     if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
     const rel = this.resolveRef(ref);
     const full = this.fullPath(rel);
@@ -341,21 +404,193 @@ export class FolderWatcher extends EventEmitter {
     if (!entry) return { outcome: 'unknown', ...base };
     if (ref.id && ref.id !== entry.id) return { outcome: 'stale', ...base };
     if (result.ok === false) {
-      if (entry.state === 'done') return { outcome: 'already-done', ...base };
-      this.ledger.set(rel, { ...entry, state: 'failed', error: result.error ?? 'failed', ackedAt: Date.now() });
+      if (entry.state === 'done' || entry.state === 'acked') return { outcome: 'already-done', ...base };
+      // A late report about an attempt that a newer one has replaced says nothing about the newer one.
+      if (ref.attempt !== undefined && ref.attempt < entry.emitCount && entry.state === 'emitted') return { outcome: 'stale', ...base };
+      const reason = result.failure ?? { code: 'FAILED', message: result.error ?? 'reported as failed', at: Date.now() };
+      const decision = afterFailure(entry, reason, this.retryPolicy);
+      let record = decision.record;
       this.reemit.delete(rel);
       this.counts.failed++;
+      if (record.state === 'failed' && this.failedFolder) {
+        try {
+          record = { ...record, failedTo: await moveInto(this.failedFolder, rel, full) };
+          this.present.delete(rel);
+        } catch (err) {
+          this.reportProblem(err); // dead-lettered in place; the reason is kept all the same
+        }
+      }
+      this.ledger.set(rel, record);
+      if (record.state === 'retrying') this.armRetryTimer();
       this.statusChanged();
-      return { outcome: 'failed', ...base };
+      return record.state === 'retrying'
+        ? { outcome: 'retrying', ...base, nextAttemptAt: record.nextAttemptAt }
+        : { outcome: 'failed', ...base, failedTo: record.failedTo };
     }
     if (entry.state === 'done') return { outcome: 'already-done', ...base, archivedTo: entry.archivedTo };
     if (entry.state !== 'acked') {
-      this.ledger.set(rel, { ...entry, state: 'acked', ackedAt: Date.now(), error: undefined });
+      this.ledger.set(rel, { ...entry, state: 'acked', ackedAt: Date.now(), nextAttemptAt: undefined });
       this.reemit.delete(rel);
     }
     const r = await this.runPostAction(rel);
     this.statusChanged();
     return { outcome: 'done', ...base, ...r };
+  }
+
+  /**
+   * Sends a retrying or dead-lettered file again now, as a new attempt (a file moved to the failed
+   * folder is moved back first). `unknown` when there is no such file; `already-done` for a done one.
+   */
+  async retry(ref: FileRef | string): Promise<AckResult> {
+    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
+    const found = this.find(ref);
+    if (!found) return { outcome: 'unknown', relativePath: '', path: typeof ref === 'string' ? ref : ref.path ?? ref.relativePath ?? '' };
+    const [rel, entry] = found;
+    const full = this.fullPath(rel);
+    const base = { relativePath: rel, path: full };
+    if (entry.state === 'done' || entry.state === 'acked') return { outcome: 'already-done', ...base };
+    if (entry.state === 'emitted') return { outcome: 'retrying', ...base };
+    if (entry.failedTo) {
+      try {
+        await fs.promises.mkdir(path.dirname(full), { recursive: true });
+        await fs.promises.rename(entry.failedTo, full);
+      } catch (err) {
+        throw new LabError('UNAVAILABLE', 'folder.cannotMoveTo', { file: entry.failedTo, target: full, reason: errText(err) }, { cause: err });
+      }
+    }
+    let st: fs.Stats;
+    try {
+      st = await fs.promises.stat(full);
+    } catch {
+      this.forget(rel, entry);
+      return { outcome: 'unknown', ...base };
+    }
+    // The file's mtime survives a rename, so its identity (and its journals' records) carry over.
+    // A person's retry starts a fresh retry window.
+    this.ledger.set(rel, { ...entry, failedTo: undefined, firstFailureAt: undefined, mtimeMs: st.mtimeMs, size: st.size });
+    this.present.add(rel);
+    this.emitFile(rel, st.size, st.mtimeMs);
+    this.statusChanged();
+    return { outcome: 'retrying', ...base, nextAttemptAt: Date.now() };
+  }
+
+  /** Marks a file done by hand (`by`: who), without processing it; it is not sent again. */
+  async skip(ref: FileRef | string, by: string): Promise<AckResult> {
+    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
+    const found = this.find(ref);
+    if (!found) return { outcome: 'unknown', relativePath: '', path: typeof ref === 'string' ? ref : ref.path ?? ref.relativePath ?? '' };
+    const [rel, entry] = found;
+    const base = { relativePath: rel, path: this.fullPath(rel) };
+    if (entry.state === 'done') return { outcome: 'already-done', ...base };
+    const now = Date.now();
+    const record: LedgerEntry = { ...entry, state: 'done', doneAt: now, nextAttemptAt: undefined, skipped: { by, at: now } };
+    this.ledger.set(rel, record);
+    this.reemit.delete(rel);
+    this.finished(rel, record);
+    this.statusChanged();
+    return { outcome: 'done', ...base };
+  }
+
+  /** Adds what a node did (blob, processor, task) to a live journey, by its id. */
+  note(journeyId: string, steps: JourneySteps): void {
+    if (!this.ledger || this.closed) return;
+    const rel = this.ledger.relOf(journeyId);
+    const entry = rel === undefined ? undefined : this.ledger.get(rel);
+    if (!entry || rel === undefined) return;
+    this.ledger.set(rel, { ...entry, steps: { ...entry.steps, ...steps } });
+  }
+
+  /** Every live journey (files on their way, retrying, dead-lettered, done and still present). */
+  *journeys(): IterableIterator<[string, LedgerEntry]> {
+    if (this.ledger && !this.closed) yield* this.ledger.entries();
+  }
+
+  /** Finished journeys kept for the retention period, newest first. */
+  *finishedJourneys(): IterableIterator<JourneyHistoryRecord> {
+    if (this.history) yield* this.history.newestFirst();
+  }
+
+  /** A live journey by its id, path or relative path. */
+  private find(ref: FileRef | string): [string, LedgerEntry] | undefined {
+    if (!this.ledger) return undefined;
+    if (typeof ref === 'string') {
+      const byId = this.ledger.relOf(ref);
+      if (byId !== undefined) return [byId, this.ledger.get(byId) as LedgerEntry];
+      ref = isAbsoluteAnywhere(ref) ? { path: ref } : { relativePath: ref };
+    }
+    if (ref.id && !ref.path && !ref.relativePath) {
+      const r = this.ledger.relOf(ref.id);
+      return r === undefined ? undefined : [r, this.ledger.get(r) as LedgerEntry];
+    }
+    let rel: string;
+    try {
+      rel = this.resolveRef(ref);
+    } catch {
+      // a path in the failed folder names the file too
+      const p = ref.path ? path.resolve(ref.path) : undefined;
+      for (const [r, e] of this.ledger.entries()) if (p && e.failedTo && path.resolve(e.failedTo) === p) return [r, e];
+      return undefined;
+    }
+    const entry = this.ledger.get(rel);
+    return entry ? [rel, entry] : undefined;
+  }
+
+  // ---------------------------------------------------------------- retries
+
+  /** One timer for the earliest due retry. */
+  private armRetryTimer(): void {
+    if (this.closed || !this.ledger) return;
+    let next = Infinity;
+    for (const [, e] of this.ledger.entries()) if (e.state === 'retrying' && (e.nextAttemptAt ?? 0) < next) next = e.nextAttemptAt ?? 0;
+    if (next === Infinity) return;
+    if (this.retryTimer && this.retryTimerAt <= next) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimerAt = next;
+    // setTimeout holds at most ~24.8 days; a later retry is re-armed when this one fires.
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.runRetries();
+    }, Math.min(Math.max(0, next - Date.now()), 2 ** 31 - 1));
+  }
+
+  private async runRetries(): Promise<void> {
+    if (this.closed || !this.ledger) return;
+    const now = Date.now();
+    const due: Array<[string, LedgerEntry]> = [];
+    for (const [rel, e] of this.ledger.entries()) if (e.state === 'retrying' && (e.nextAttemptAt ?? 0) <= now) due.push([rel, e]);
+    await mapLimit(due, this.statConcurrency, async ([rel, e]) => {
+      let st: fs.Stats | null = null;
+      try {
+        st = await fs.promises.stat(this.fullPath(rel));
+      } catch {
+        st = null;
+      }
+      if (this.closed || this.ledger?.get(rel) !== e) return;
+      if (!st || !st.isFile()) {
+        this.forget(rel, e); // removed by someone: nothing left to send
+      } else if (st.size === e.size && st.mtimeMs === e.mtimeMs) {
+        this.emitFile(rel, st.size, st.mtimeMs);
+      } else {
+        // New content: it goes through the stability gate as a new version, with a new journey.
+        this.observe(rel, st.size, st.mtimeMs, 'rescan');
+      }
+    });
+    this.armRetryTimer();
+    this.statusChanged();
+  }
+
+  /** Ends a live journey that did not reach done (its file went away): kept in the history. */
+  private forget(rel: string, e: LedgerEntry): void {
+    this.ledger?.delete(rel);
+    this.reemit.delete(rel);
+    this.history?.append({ ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder, gone: Date.now() });
+  }
+
+  /** A journey reached done: kept in the history, announced so nodes can drop per-file state. */
+  private finished(rel: string, e: LedgerEntry): void {
+    this.history?.append({ ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder });
+    this.counts.done++;
+    journeyEvents.emit('finished', e.id);
   }
 
   /** Test/diagnostic hook: while paused, file-system events are dropped (rescans still run). */
@@ -370,7 +605,15 @@ export class FolderWatcher extends EventEmitter {
 
   getStatus(): WatcherStatus {
     let awaitingAck = 0;
-    if (this.ledger && !this.closed) for (const [, e] of this.ledger.entries()) if (e.state === 'emitted') awaitingAck++;
+    let retrying = 0;
+    let deadLettered = 0;
+    if (this.ledger && !this.closed) {
+      for (const [, e] of this.ledger.entries()) {
+        if (e.state === 'emitted') awaitingAck++;
+        else if (e.state === 'retrying') retrying++;
+        else if (e.state === 'failed') deadLettered++;
+      }
+    }
     return {
       phase: this.phase,
       folder: this.folder,
@@ -378,6 +621,8 @@ export class FolderWatcher extends EventEmitter {
       files: this.present.size,
       pending: this.pending.size + this.checking.size,
       awaitingAck,
+      retrying,
+      deadLettered,
       ...this.counts,
       lastProblem: this.lastProblem,
     };
@@ -739,11 +984,17 @@ export class FolderWatcher extends EventEmitter {
       // A sent-but-unacknowledged file may still be acknowledged (the flow may have moved it
       // itself); its record is dropped at the next start.
       if (e.state === 'emitted' && kind !== 'initial') continue;
+      // A dead-letter moved to the failed folder lives on there, until retried or skipped.
+      if (e.failedTo) continue;
       gone.push(rel);
     }
     for (const rel of gone) {
-      this.ledger.delete(rel);
-      this.reemit.delete(rel);
+      const e = this.ledger.get(rel) as LedgerEntry;
+      // A done journey is in the history already; any other ends here, and is kept there too.
+      if (e.state === 'done') {
+        this.ledger.delete(rel);
+        this.reemit.delete(rel);
+      } else this.forget(rel, e);
     }
     this.statusChanged();
   }
@@ -824,9 +1075,9 @@ export class FolderWatcher extends EventEmitter {
     const prev = this.ledger.get(rel);
     const id = fileId(rel, size, mtimeMs);
     if (prev && prev.id === id && (prev.state === 'done' || prev.state === 'acked')) return;
-    const deliveryCount = (prev && prev.id === id ? prev.emitCount : 0) + 1;
     // Written before it is sent: a crash in between sends it again, never loses it.
-    this.ledger.set(rel, { size, mtimeMs, state: 'emitted', id, emitCount: deliveryCount, emittedAt: Date.now() });
+    const record = afterSend(prev, id, size, mtimeMs);
+    this.ledger.set(rel, record);
     this.reemit.delete(rel);
     this.counts.emitted++;
     const file: WatchedFile = {
@@ -836,7 +1087,8 @@ export class FolderWatcher extends EventEmitter {
       name: rel.slice(rel.lastIndexOf('/') + 1),
       size,
       mtimeMs,
-      deliveryCount,
+      deliveryCount: record.emitCount,
+      attempt: record.emitCount,
     };
     try {
       this.emit('file', file);
@@ -885,15 +1137,16 @@ export class FolderWatcher extends EventEmitter {
             if (errCode(err) !== 'ENOENT') throw new LabError('UNAVAILABLE', 'folder.cannotDelete', { file: full, reason: errText(err) }, { cause: err });
           });
         } else if (st && this.postAction === 'move') {
-          archivedTo = await this.moveToArchive(rel, full);
+          archivedTo = await moveInto(this.archiveFolder as string, rel, full);
         }
       }
       if (this.closed || !this.ledger) return { archivedTo, skipped };
       const now = this.ledger.get(rel);
       if (now && now.id === entry.id) {
-        this.ledger.set(rel, { ...now, state: 'done', doneAt: Date.now(), archivedTo });
+        const record: LedgerEntry = { ...now, state: 'done', doneAt: Date.now(), archivedTo };
+        this.ledger.set(rel, record);
+        this.finished(rel, record);
       }
-      this.counts.done++;
       if (this.postAction !== 'none' && !skipped) {
         this.present.delete(rel);
       }
@@ -901,46 +1154,6 @@ export class FolderWatcher extends EventEmitter {
     } finally {
       this.postRunning.delete(rel);
     }
-  }
-
-  private async moveToArchive(rel: string, full: string): Promise<string> {
-    const archive = this.archiveFolder as string;
-    const target = path.join(archive, ...rel.split('/'));
-    try {
-      await fs.promises.mkdir(path.dirname(target), { recursive: true });
-    } catch (err) {
-      throw new LabError('UNAVAILABLE', 'folder.cannotCreateArchive', { file: full, folder: path.dirname(target), reason: errText(err) }, { cause: err });
-    }
-    const ext = path.extname(target);
-    const stem = target.slice(0, target.length - ext.length);
-    for (let n = 0; n < 10000; n++) {
-      const dest = n === 0 ? target : `${stem}-${n}${ext}`;
-      try {
-        // Claim the name first (wx fails if it exists), then move over the empty placeholder.
-        const fh = await fs.promises.open(dest, 'wx');
-        await fh.close();
-      } catch (err) {
-        if (errCode(err) === 'EEXIST') continue;
-        throw cannotMoveTo(full, dest, err);
-      }
-      try {
-        await fs.promises.rename(full, dest);
-      } catch (err) {
-        if (errCode(err) === 'EXDEV') {
-          try {
-            await fs.promises.copyFile(full, dest);
-            await fs.promises.unlink(full);
-          } catch (copyErr) {
-            throw cannotMoveTo(full, dest, copyErr);
-          }
-        } else {
-          await fs.promises.unlink(dest).catch(() => undefined);
-          throw cannotMoveTo(full, dest, err);
-        }
-      }
-      return dest;
-    }
-    throw new LabError('UNAVAILABLE', 'folder.noFreeName', { file: full, folder: path.dirname(target) });
   }
 
   // ---------------------------------------------------------------- status
@@ -999,8 +1212,4 @@ function compilePattern(pattern: string): CompiledPattern {
   } catch (err) {
     throw badInput('folder.badPattern', { pattern, reason: errText(err) });
   }
-}
-
-function cannotMoveTo(file: string, target: string, err: unknown): LabError {
-  return new LabError('UNAVAILABLE', 'folder.cannotMoveTo', { file, target, reason: errText(err) }, { cause: err });
 }

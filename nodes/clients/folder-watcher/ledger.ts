@@ -5,30 +5,11 @@
  */
 import { LabError } from '../../lib/http/errors';
 import { Journal } from '../../lib/journal';
+import type { JourneyRecord, JourneyState } from '../../lib/journey';
 
-/**
- * `emitted`: sent on, not acknowledged yet (sent again after a restart).
- * `acked`:   acknowledged; the post-action (move/delete) has not completed yet (retried).
- * `done`:    acknowledged and post-processed; never sent again unless its size/mtime change.
- * `failed`:  the flow reported a failure; kept in place, not sent again until it changes or the
- *            watcher restarts.
- */
-export type LedgerState = 'emitted' | 'acked' | 'done' | 'failed';
-
-export interface LedgerEntry {
-  size: number;
-  mtimeMs: number;
-  state: LedgerState;
-  /** Identifies this version of the file: hash of relative path, size and mtime. */
-  id: string;
-  /** How often this version was sent (1 = once; more after restarts without an ack). */
-  emitCount: number;
-  emittedAt: number;
-  ackedAt?: number;
-  doneAt?: number;
-  error?: string;
-  archivedTo?: string;
-}
+/** A ledger entry is a file's journey record (see lib/journey): state, attempts, failure, steps. */
+export type LedgerState = JourneyState;
+export type LedgerEntry = JourneyRecord;
 
 interface LedgerMeta {
   meta: 1;
@@ -46,6 +27,8 @@ function isEntry(v: Row | undefined): v is LedgerEntry {
 export class Ledger {
   private readonly journal: Journal<Row> | null;
   private readonly memory = new Map<string, Row>();
+  /** Journey id → relative path, for the nodes and the operator's view that name a journey by id. */
+  private readonly byId = new Map<string, string>();
 
   /**
    * Opens the ledger for `folder`. A ledger written for another folder (the setting was changed)
@@ -58,6 +41,7 @@ export class Ledger {
       for (const k of [...this.keys()]) this.rawDelete(k);
       this.rawSet(META_KEY, { meta: 1, folder });
     }
+    for (const [rel, e] of this.entries()) this.byId.set(e.id, rel);
   }
 
   private raw(key: string): Row | undefined {
@@ -85,11 +69,21 @@ export class Ledger {
   }
 
   set(rel: string, entry: LedgerEntry): void {
+    const prev = this.get(rel);
+    if (prev && prev.id !== entry.id && this.byId.get(prev.id) === rel) this.byId.delete(prev.id);
+    this.byId.set(entry.id, rel);
     this.rawSet(rel, entry);
   }
 
   delete(rel: string): void {
+    const prev = this.get(rel);
+    if (prev && this.byId.get(prev.id) === rel) this.byId.delete(prev.id);
     this.rawDelete(rel);
+  }
+
+  /** The relative path of the live journey `id`. */
+  relOf(id: string): string | undefined {
+    return this.byId.get(id);
   }
 
   *entries(): IterableIterator<[string, LedgerEntry]> {

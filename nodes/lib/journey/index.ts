@@ -1,0 +1,5 @@
+export * from './classify';
+export * from './policy';
+export * from './journey';
+export * from './history';
+export * from './registry';

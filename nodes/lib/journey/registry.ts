@@ -1,0 +1,46 @@
+/**
+ * Where the nodes of one Node-RED find the journeys: each watcher registers under its node id, and
+ * a node that handles a file's message (it carries `msg.labwireFile` with the watcher's id and the
+ * journey id) tells the journey what it did — the blob, the processor, the task — so one record
+ * holds the file's whole path. Finished journeys are announced, so nodes can forget their own
+ * per-file state for them (memory stays flat as history grows).
+ */
+import { EventEmitter } from 'events';
+import type { JourneySteps } from './journey';
+
+export interface JourneyOwner {
+  /** Adds what a node did to the journey `journeyId`; ignored when the journey is not live. */
+  note(journeyId: string, steps: JourneySteps): void;
+}
+
+const owners = new Map<string, JourneyOwner>();
+
+/** `finished` (journeyId: string): a journey reached done; per-file state kept for it may go. */
+export const journeyEvents = new EventEmitter();
+journeyEvents.setMaxListeners(0);
+
+/** Registers a watcher's journeys under its node id; returns the unregister function. */
+export function registerJourneyOwner(ownerId: string, owner: JourneyOwner): () => void {
+  owners.set(ownerId, owner);
+  return () => {
+    if (owners.get(ownerId) === owner) owners.delete(ownerId);
+  };
+}
+
+/** The journey a message belongs to: `msg.labwireFile.{watcher, id}`, when present. */
+export function journeyOf(msg: Record<string, unknown>): { watcher: string; id: string } | undefined {
+  const lf = msg.labwireFile as { watcher?: unknown; id?: unknown } | undefined;
+  if (!lf || typeof lf !== 'object' || typeof lf.watcher !== 'string' || typeof lf.id !== 'string') return undefined;
+  return { watcher: lf.watcher, id: lf.id };
+}
+
+/** Tells the message's journey (if it has one) what a node did. Never throws: a note is a record, not the work. */
+export function noteJourney(msg: Record<string, unknown>, steps: JourneySteps): void {
+  const j = journeyOf(msg);
+  if (!j) return;
+  try {
+    owners.get(j.watcher)?.note(j.id, steps);
+  } catch {
+    /* the journey's own state is not the node's concern */
+  }
+}
