@@ -431,3 +431,122 @@ describe('FolderWatcher', () => {
     await new Promise((r) => second.child.once('exit', r));
   });
 });
+
+describe('FolderWatcher: the journey after a failure', () => {
+  const fast = { baseMs: 150, maxMs: 600, giveUpAfterMs: 60_000 };
+
+  test('a transient failure is sent again after the backoff, with the attempt counted; then done', async () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'a.csv'), 'a');
+    const h = await startWatcher({ folder: dir, retry: fast, rescanIntervalMs: 100 });
+    await waitFor(() => h.files.length === 1, 3000, 'the file');
+    assert.equal(h.files[0].attempt, 1);
+    const r = await h.w.ack(h.files[0], { ok: false, failure: { code: 'NETWORK', message: 'socket hang up', at: Date.now() } });
+    assert.equal(r.outcome, 'retrying');
+    assert.ok(r.nextAttemptAt! > Date.now() - 5, 'a time for the next attempt');
+    assert.equal(h.w.getStatus().retrying, 1);
+    await waitFor(() => h.files.length === 2, 5000, 'the second attempt');
+    assert.equal(h.files[1].attempt, 2);
+    assert.equal(h.files[1].id, h.files[0].id, 'the same version of the file');
+    const r2 = await h.w.ack(h.files[1], { ok: false, failure: { code: 'HTTP', status: 503, message: 'maintenance', at: Date.now() } });
+    assert.equal(r2.outcome, 'retrying');
+    await waitFor(() => h.files.length === 3, 5000, 'the third attempt');
+    assert.equal(h.files[2].attempt, 3);
+    assert.equal((await h.w.ack(h.files[2])).outcome, 'done');
+    assert.equal(h.w.ledgerEntry('a.csv')?.state, 'done');
+    await sleep(fast.maxMs * 2);
+    assert.equal(h.files.length, 3, 'nothing sent after done');
+  });
+
+  test('a late failure report for an attempt a newer one replaced is ignored', async () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'l.csv'), 'l');
+    const h = await startWatcher({ folder: dir, retry: fast });
+    await waitFor(() => h.files.length === 1, 3000, 'the file');
+    await h.w.ack(h.files[0], { ok: false, failure: { code: 'TIMEOUT', message: 't', at: Date.now() } });
+    await waitFor(() => h.files.length === 2, 5000, 'the second attempt');
+    assert.equal((await h.w.ack({ ...h.files[0] }, { ok: false, failure: { code: 'TIMEOUT', message: 'late', at: Date.now() } })).outcome, 'stale');
+    assert.equal(h.w.ledgerEntry('l.csv')?.state, 'emitted');
+  });
+
+  test('a permanent failure is dead-lettered with its reason, moved to the failed folder, never sent again — until retried by id; skip marks done by hand', async () => {
+    const root = tmpDir();
+    const dir = path.join(root, 'in');
+    const failed = path.join(root, 'failed');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'bad.csv'), 'bad');
+    fs.writeFileSync(path.join(dir, 'worse.csv'), 'worse');
+    const state = path.join(root, 'state', 'ledger.jsonl');
+    const h = await startWatcher({ folder: dir, retry: fast, failedFolder: failed, ledgerFile: state, rescanIntervalMs: 100 });
+    await waitFor(() => h.files.length === 2, 3000, 'two files');
+    const bad = h.files.find((f) => f.name === 'bad.csv')!;
+    const worse = h.files.find((f) => f.name === 'worse.csv')!;
+    const reason = { code: 'TASK_FAILED', message: 'Output file processing failed (simulated): row 3', node: { id: 'p1', type: 'benchling-poll-task' }, errorFile: { id: 'e1', downloadURL: 'http://x/e1' }, at: Date.now() };
+    const r = await h.w.ack(bad, { ok: false, failure: reason });
+    assert.equal(r.outcome, 'failed');
+    assert.equal(r.failedTo, path.join(failed, 'bad.csv'));
+    assert.ok(fs.existsSync(path.join(failed, 'bad.csv')) && !fs.existsSync(bad.path), 'moved to the failed folder');
+    const e = h.w.ledgerEntry('bad.csv')!;
+    assert.equal(e.state, 'failed');
+    assert.deepEqual(e.failure, reason);
+    assert.equal(e.failures, 1);
+    await h.w.ack(worse, { ok: false, failure: { code: 'BAD_INPUT', message: 'no run id', at: Date.now() } });
+    await sleep(fast.maxMs * 2); // rescans and retry timers come and go
+    assert.equal(h.files.length, 2, 'a dead-letter is never sent again on its own');
+    assert.equal(h.w.getStatus().deadLettered, 2);
+    await h.w.close();
+
+    // Across a restart it stays dead-lettered, with its reason.
+    const h2 = await startWatcher({ folder: dir, retry: fast, failedFolder: failed, ledgerFile: state, rescanIntervalMs: 100 });
+    await sleep(fast.maxMs);
+    assert.equal(h2.files.length, 0, 'dead-letters are not sent after a restart');
+    assert.equal(h2.w.ledgerEntry('bad.csv')?.failure?.message, reason.message);
+
+    const retried = await h2.w.retry(bad.id);
+    assert.equal(retried.outcome, 'retrying');
+    assert.ok(fs.existsSync(bad.path), 'moved back into the watched folder');
+    await waitFor(() => h2.files.length === 1, 3000, 'the retried file');
+    assert.equal(h2.files[0].attempt, 2, 'a new attempt is recorded');
+    assert.equal((await h2.w.ack(h2.files[0])).outcome, 'done');
+
+    const skipped = await h2.w.skip('worse.csv', 'ops@lab');
+    assert.equal(skipped.outcome, 'done');
+    assert.deepEqual(h2.w.ledgerEntry('worse.csv')?.skipped?.by, 'ops@lab');
+    assert.equal((await h2.w.retry('nothing-like-this.csv')).outcome, 'unknown');
+  });
+
+  test('transient failures for longer than the give-up window dead-letter the file', async () => {
+    const dir = tmpDir();
+    fs.writeFileSync(path.join(dir, 'g.csv'), 'g');
+    const h = await startWatcher({ folder: dir, retry: { baseMs: 50, maxMs: 50, giveUpAfterMs: 300 } });
+    await waitFor(() => h.files.length === 1, 3000, 'the file');
+    let last = await h.w.ack(h.files[0], { ok: false, failure: { code: 'NETWORK', message: 'down', at: Date.now() } });
+    const t0 = Date.now();
+    while (last.outcome === 'retrying') {
+      const n = h.files.length;
+      await waitFor(() => h.files.length > n, 3000, 'another attempt');
+      last = await h.w.ack(h.files[h.files.length - 1], { ok: false, failure: { code: 'NETWORK', message: 'still down', at: Date.now() } });
+      assert.ok(Date.now() - t0 < 5000, 'gave up in time');
+    }
+    assert.equal(last.outcome, 'failed');
+    assert.equal(h.w.ledgerEntry('g.csv')?.failure?.message, 'still down');
+  });
+
+  test('finished journeys go to the history with what the nodes noted; the live ledger forgets archived files', async () => {
+    const root = tmpDir();
+    const dir = path.join(root, 'in');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'h.csv'), 'h');
+    const hist = path.join(root, 'history');
+    const h = await startWatcher({ folder: dir, postAction: 'move', archiveFolder: path.join(root, 'archive'), historyDir: hist, rescanIntervalMs: 100 });
+    await waitFor(() => h.files.length === 1, 3000, 'the file');
+    h.w.note(h.files[0].id, { blobId: 'blob-1', uploadedAt: 1 });
+    h.w.note(h.files[0].id, { processorId: 'aop_1', taskId: 't1' });
+    await h.w.ack(h.files[0]);
+    const done = [...h.w.finishedJourneys()];
+    assert.equal(done.length, 1);
+    assert.equal(done[0].relativePath, 'h.csv');
+    assert.deepEqual(done[0].steps, { blobId: 'blob-1', uploadedAt: 1, processorId: 'aop_1', taskId: 't1' });
+    await waitFor(() => [...h.w.journeys()].length === 0, 3000, 'the live ledger to forget the archived file');
+  });
+});
