@@ -17,6 +17,7 @@ const CORE_NODES: Record<string, string> = {
   catch: '@node-red/nodes/core/common/25-catch.js',
   status: '@node-red/nodes/core/common/25-status.js',
   complete: '@node-red/nodes/core/common/24-complete.js',
+  function: '@node-red/nodes/core/function/10-function.js',
   // One file registers both; load it once per flow (list only one of the two types).
   'http in': '@node-red/nodes/core/network/21-httpin.js',
   'http response': '@node-red/nodes/core/network/21-httpin.js',
