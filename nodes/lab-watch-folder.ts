@@ -3,34 +3,12 @@
  * complete file, shows the watcher's state as the node status, and takes acknowledgements
  * (`msg.labwireFile` wired back from the end of the pipeline) and `rescan` requests on its input.
  */
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { FolderWatcher, FileRef, WatchedFile, WatcherStatus, WatchMode, PostAction } from './clients/folder-watcher';
-import * as path from 'path';
-import { stateFilePath } from './lib/journal';
+import type { Node, NodeAPI, NodeMessage } from 'node-red';
+import { FolderWatcher, WatchedFile, WatcherStatus } from './clients/folder-watcher';
 import { failureFromMessage, registerJourneyOwner } from './lib/journey';
-import { expandEnv, handleInput, Msg, secondsSetting, setStatus, translator } from './lib/node-red';
+import { fileRefFrom, journeyRefFrom, watcherOptions, type WatchFolderDef } from './lib/watch-folder-input';
+import { handleInput, setStatus, translator } from './lib/node-red';
 import { badInput, describeError, LabError } from './lib/http/errors';
-
-interface WatchFolderDef extends NodeDef {
-  folder: string;
-  include?: string;
-  exclude?: string;
-  recursive?: boolean;
-  mode?: WatchMode;
-  pollInterval?: string | number;
-  stability?: string | number;
-  rescanInterval?: string | number;
-  probeInterval?: string | number;
-  postAction?: PostAction;
-  archiveFolder?: string;
-  emitEmpty?: boolean;
-  ignoreTemp?: boolean;
-  retryBase?: string | number;
-  retryMax?: string | number;
-  giveUpAfter?: string | number;
-  failedFolder?: string;
-  retention?: string | number;
-}
 
 export = function (RED: NodeAPI): void {
   const t = translator(RED, 'lab-watch-folder');
@@ -52,31 +30,7 @@ export = function (RED: NodeAPI): void {
     let unregister = (): void => undefined;
 
     try {
-      const folder = expandEnv(RED, node, t('label.folder'), def.folder);
-      watcher = new FolderWatcher({
-        folder,
-        include: def.include || '*',
-        exclude: def.exclude || '',
-        recursive: !!def.recursive,
-        mode: def.mode || 'auto',
-        pollIntervalMs: secondsSetting(t('label.pollInterval'), def.pollInterval, 15, 0.05),
-        stabilityMs: secondsSetting(t('label.stability'), def.stability, 5, 0),
-        rescanIntervalMs: secondsSetting(t('label.rescanInterval'), def.rescanInterval, 60, 0),
-        folderProbeMs: secondsSetting(t('label.probeInterval'), def.probeInterval, 3, 0.02),
-        postAction: def.postAction || 'none',
-        archiveFolder: def.postAction === 'move' ? expandEnv(RED, node, t('label.archiveFolder'), def.archiveFolder) : undefined,
-        emitEmptyFiles: !!def.emitEmpty,
-        ignoreTempFiles: def.ignoreTemp !== false,
-        ledgerFile: stateFilePath(RED.settings.userDir, 'watch-folder', node.id),
-        retry: {
-          baseMs: secondsSetting(t('label.retryBase'), def.retryBase, 30, 0.001),
-          maxMs: secondsSetting(t('label.retryMax'), def.retryMax, 1800, 0.001),
-          giveUpAfterMs: secondsSetting(t('label.giveUpAfter'), def.giveUpAfter, 24, 0) * 3600,
-        },
-        failedFolder: def.failedFolder ? expandEnv(RED, node, t('label.failedFolder'), def.failedFolder) : undefined,
-        historyDir: path.join(path.dirname(stateFilePath(RED.settings.userDir, 'watch-folder', node.id)), 'history', `watch-folder-${node.id.replace(/[^A-Za-z0-9_.-]/g, '_')}`),
-        retentionMs: secondsSetting(t('label.retention'), def.retention, 30, 0) * 24 * 3600,
-      });
+      watcher = new FolderWatcher(watcherOptions(RED, node, def, t));
     } catch (err) {
       const reason = err instanceof LabError ? t.error(err).message : describeError(err);
       // Anything else (a bug, an unexpected throw) is still told as a settings problem, Catch-ably.
@@ -159,7 +113,7 @@ export = function (RED: NodeAPI): void {
         }
         if (msg.topic === 'retry' || msg.topic === 'skip') {
           // By id, path or relative path in msg.payload, or the file's own msg.labwireFile.
-          const which = typeof msg.payload === 'string' && msg.payload.trim() ? msg.payload.trim() : fileRefFrom(msg);
+          const which = journeyRefFrom(msg);
           if (!which) throw badInput('folder.noSuchJourney', { file: String(msg.payload ?? '') });
           const by = typeof msg.user === 'string' && msg.user ? msg.user : `flow (${node.name || node.id})`;
           const result = msg.topic === 'retry' ? await watcher.retry(which) : await watcher.skip(which, by);
@@ -189,22 +143,3 @@ export = function (RED: NodeAPI): void {
 
   RED.nodes.registerType('lab-watch-folder', LabWatchFolder);
 };
-
-/** The file an incoming message acknowledges: `msg.labwireFile`, else `msg.filename` / `msg.file.path` with `msg.ack`. */
-function fileRefFrom(msg: Msg): FileRef | null {
-  const lf = msg.labwireFile as Record<string, unknown> | undefined;
-  if (lf && typeof lf === 'object' && (typeof lf.path === 'string' || typeof lf.relativePath === 'string')) {
-    return {
-      path: typeof lf.path === 'string' ? lf.path : undefined,
-      relativePath: typeof lf.relativePath === 'string' ? lf.relativePath : undefined,
-      id: typeof lf.id === 'string' ? lf.id : undefined,
-      attempt: typeof lf.attempt === 'number' ? lf.attempt : undefined,
-    };
-  }
-  if (msg.ack === true || msg.ack === false || msg.topic === 'ack') {
-    const file = msg.file as Record<string, unknown> | undefined;
-    const p = typeof msg.filename === 'string' ? msg.filename : file && typeof file.path === 'string' ? file.path : undefined;
-    if (p) return { path: p };
-  }
-  return null;
-}
