@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'http';
 import { AddressInfo } from 'net';
+import { Readable } from 'stream';
 import { HttpClient } from '../nodes/lib/http/client';
 import { LabError, redact, registerSecret } from '../nodes/lib/http/errors';
 import { RateGovernor } from '../nodes/lib/http/governor';
@@ -103,6 +104,106 @@ describe('HttpClient', () => {
     await assert.rejects(c.request({ method: 'GET', path: '/hang' }), (err: LabError) => err.code === 'TIMEOUT');
     assert.equal(srv.count(), 2, 'a GET is retried once after the timeout');
     assert.ok(Date.now() - t0 < 5000);
+    c.close();
+    await srv.close();
+  });
+
+  test('a body trickled one byte at a time ends in TIMEOUT: the deadline covers the whole body', async () => {
+    // A slow-loris: headers at once, then a byte every 100 ms, never idle long enough for a socket timeout.
+    const timers: NodeJS.Timeout[] = [];
+    const srv = await scriptedServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' });
+      timers.push(setInterval(() => res.write(' '), 100));
+    });
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 500, retries: 1 });
+    let t0 = Date.now();
+    await assert.rejects(c.request({ method: 'GET', path: '/slow' }), (err: LabError) => {
+      assert.equal(err.code, 'TIMEOUT');
+      assert.equal(err.key, 'http.timeout');
+      assert.match(err.message, /GET \/slow: no answer within 0.5 s/);
+      return true;
+    });
+    // (1 + 1 retry) × 0.5 s + one backoff (≤ 50 ms), with room for a loaded machine.
+    assert.ok(Date.now() - t0 < 4000, `took ${Date.now() - t0} ms`);
+    assert.equal(srv.count(), 2, 'a GET is retried once after the timeout');
+    t0 = Date.now();
+    await assert.rejects(c.request({ method: 'POST', path: '/slow', json: {} }), (err: LabError) => err.code === 'TIMEOUT');
+    assert.equal(srv.count(), 3, 'a POST is not retried after a timeout (it may have been written)');
+    assert.ok(Date.now() - t0 < 3000);
+    timers.forEach(clearInterval);
+    c.close();
+    await srv.close();
+  });
+
+  test("the caller's abort during a trickled body is CANCELLED, not TIMEOUT", async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const srv = await scriptedServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' });
+      timers.push(setInterval(() => res.write(' '), 50));
+    });
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 5000 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('node closed')), 300);
+    const t0 = Date.now();
+    await assert.rejects(c.request({ method: 'GET', path: '/slow', signal: ac.signal }), (err: LabError) => err.code === 'CANCELLED');
+    assert.ok(Date.now() - t0 < 3000);
+    assert.equal(srv.count(), 1);
+    timers.forEach(clearInterval);
+    c.close();
+    await srv.close();
+  });
+
+  test('a streamed download that stalls ends in TIMEOUT; one that keeps flowing is not cut off', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const srv = await scriptedServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      if (req.url === '/stall') {
+        res.write(Buffer.alloc(1000, 1)); // some bytes, then nothing
+        return;
+      }
+      // 12 chunks 100 ms apart: 1.2 s in all, longer than the 400 ms timeout, but never idle that long.
+      let n = 0;
+      const t = setInterval(() => (++n < 12 ? res.write(Buffer.alloc(100, 2)) : (clearInterval(t), res.end(Buffer.alloc(100, 2)))), 100);
+      timers.push(t);
+    });
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 400 });
+    const flowing = await c.request<NodeJS.ReadableStream>({ method: 'GET', path: '/flow', responseType: 'stream' });
+    let size = 0;
+    for await (const chunk of flowing.data) size += (chunk as Buffer).length;
+    assert.equal(size, 1200);
+
+    const t0 = Date.now();
+    const stalled = await c.request<NodeJS.ReadableStream>({ method: 'GET', path: '/stall', responseType: 'stream' });
+    await assert.rejects(
+      (async () => {
+        for await (const _chunk of stalled.data) void _chunk;
+      })(),
+      (err: LabError) => {
+        assert.equal(err.code, 'TIMEOUT');
+        assert.equal(err.key, 'http.stalled');
+        return true;
+      },
+    );
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+    timers.forEach(clearInterval);
+    c.close();
+    await srv.close();
+  });
+
+  test('a streamed upload that stops sending ends in TIMEOUT after timeout + length at the minimum rate', async () => {
+    const srv = await scriptedServer((_req, res) => res.end('{}'));
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 300, retries: 0 });
+    const t0 = Date.now();
+    await assert.rejects(
+      c.request({
+        method: 'POST',
+        path: '/upload',
+        // 32 KiB promised, nothing ever sent: budget 0.3 s + 0.5 s at 64 KiB/s.
+        body: () => ({ stream: new Readable({ read() {} }), length: 32 * 1024, contentType: 'application/octet-stream' }),
+      }),
+      (err: LabError) => err.code === 'TIMEOUT' && /within 0.8 s/.test(err.message),
+    );
+    assert.ok(Date.now() - t0 < 4000, `took ${Date.now() - t0} ms`);
     c.close();
     await srv.close();
   });
