@@ -9,7 +9,13 @@ import { AddressInfo } from 'net';
 import { Readable } from 'stream';
 import { HttpClient } from '../nodes/lib/http/client';
 import { LabError, redact, registerSecret } from '../nodes/lib/http/errors';
-import { RateGovernor } from '../nodes/lib/http/governor';
+import { forgetGovernors, governorFor, RateGovernor } from '../nodes/lib/http/governor';
+import { BenchlingClient } from '../nodes/clients/benchling/client';
+import { DEFAULT_API_KEY, SEED, startLabSimulator } from '../simulator';
+import { tempDir } from './support/nodered';
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
 
@@ -303,6 +309,97 @@ describe('RateGovernor', () => {
     const t0 = Date.now();
     await g.acquire();
     assert.ok(Date.now() - t0 >= 1000);
+  });
+});
+
+describe('RateGovernor across a restart', () => {
+  test('a new governor over the same state file waits for the window instead of bursting', async () => {
+    const file = path.join(tempDir('governor'), 'labwire-state', 'rate.jsonl');
+    const windowMs = 800;
+    const first = new RateGovernor({ limit: 5, windowMs, stateFile: file });
+    for (let i = 0; i < 5; i++) await first.acquire();
+    const firstSent = Date.now();
+    // A new process: nothing in memory, only the file (also through governorFor, whose map is cleared).
+    forgetGovernors();
+    const second = governorFor('tenant after restart', { limit: 5, windowMs, stateFile: file });
+    assert.notEqual(second, first);
+    const t0 = Date.now();
+    await second.acquire();
+    // The five earlier sends hold the window until they are windowMs (+ the 250 ms margin) old.
+    assert.ok(Date.now() - firstSent >= windowMs, `sent again after ${Date.now() - firstSent} ms, within the ${windowMs} ms window`);
+    assert.ok(Date.now() - t0 < 5000);
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+    assert.ok(lines.length <= 12, `the file stays small (${lines.length} lines)`);
+    forgetGovernors();
+  });
+
+  test('a 429 block survives a restart; a torn last line is skipped', async () => {
+    const file = path.join(tempDir('governor'), 'rate.jsonl');
+    const g = new RateGovernor({ limit: 100, windowMs: 1000, stateFile: file });
+    await g.acquire();
+    const until = Date.now() + 700;
+    g.blockUntil(until);
+    fs.appendFileSync(file, 's 17335'); // killed mid-write
+    const after = new RateGovernor({ limit: 100, windowMs: 1000, stateFile: file });
+    await after.acquire();
+    assert.ok(Date.now() >= until, 'the new process waited for the block');
+    assert.ok(fs.readFileSync(file, 'utf8').split('\n').every((l) => l === '' || /^[sb] \d{13}$/.test(l)), 'the torn line is gone after compaction');
+  });
+
+  test('a state file that cannot be written: one warning, requests still go', async () => {
+    const notADir = path.join(tempDir('governor'), 'plain-file');
+    fs.writeFileSync(notADir, 'x');
+    const warnings: LabError[] = [];
+    const g = new RateGovernor({ limit: 100, windowMs: 1000, stateFile: path.join(notADir, 'rate.jsonl'), onStateError: (e) => warnings.push(e) });
+    for (let i = 0; i < 10; i++) await g.acquire();
+    g.blockUntil(Date.now() + 10);
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0].key, 'http.rateStateUnusable');
+    assert.match(warnings[0].message, /kept in memory only/);
+  });
+
+  test('the state file is named by a hash: neither the API key nor the tenant in its name', () => {
+    const dir = tempDir('governor');
+    const key = 'sk_FAKE_state_file_name_key';
+    const c = new BenchlingClient({ tenantUrl: 'https://acme.benchling.com', apiKey: key, stateDir: dir });
+    const names = fs.readdirSync(path.join(dir, 'labwire-state'));
+    assert.equal(names.length, 1);
+    assert.match(names[0], /^rate-limit-benchling-[0-9a-f]{16}\.jsonl$/);
+    assert.ok(!names[0].includes('acme') && !names[0].includes(key));
+    c.close();
+    forgetGovernors();
+  });
+
+  test('two processes back to back against a 10 / 3 s tenant: no 429 with the state file', async () => {
+    // One child process = one Node-RED lifetime: 10 requests at once, then exit.
+    const clientJs = path.resolve(__dirname, '..', 'nodes', 'clients', 'benchling', 'client.js');
+    const script = path.join(tempDir('governor'), 'burst.js');
+    fs.writeFileSync(
+      script,
+      `const { BenchlingClient } = require(${JSON.stringify(clientJs)});
+       const [url, key, run, stateDir] = process.argv.slice(2);
+       const c = new BenchlingClient({ tenantUrl: url, apiKey: key, rateLimit: { limit: 10, windowMs: 3000 }, stateDir: stateDir || undefined });
+       Promise.all(Array.from({ length: 10 }, () => c.http.request({ method: 'GET', path: '/assay-runs/' + run })))
+         .then(() => c.close(), (e) => { console.error(e.message); process.exitCode = 1; c.close(); });`,
+    );
+    const runChild = (args: string[]) =>
+      new Promise<void>((resolve, reject) => execFile(process.execPath, [script, ...args], { timeout: 30_000 }, (err, _out, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve())));
+    const count429 = async (stateDir: string) => {
+      const lab = await startLabSimulator({ benchling: { rateLimit: { limit: 10, windowMs: 3000 } } });
+      try {
+        const args = [lab.benchling.url, DEFAULT_API_KEY, SEED.runs[0].id, stateDir];
+        await runChild(args);
+        await runChild(args); // the restart
+        return lab.benchling.counters.rateLimited;
+      } finally {
+        await lab.close();
+      }
+    };
+    const without = await count429('');
+    const withState = await count429(tempDir('governor-state'));
+    console.log(`429s after a restart: ${without} in memory only, ${withState} with the state file`);
+    assert.ok(without > 0, 'memory only, the restarted process bursts into the window (the problem this fixes)');
+    assert.equal(withState, 0);
   });
 });
 
