@@ -214,6 +214,16 @@ describe('HttpClient', () => {
     await srv.close();
   });
 
+  test("a request's own timeoutMs (e.g. genie's kill) sets its deadline, not the client's", async () => {
+    const srv = await scriptedServer(() => undefined);
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 60_000, retries: 0 });
+    const t0 = Date.now();
+    await assert.rejects(c.request({ method: 'POST', path: '/kill', idempotent: true, timeoutMs: 300 }), (err: LabError) => err.code === 'TIMEOUT' && /within 0.3 s/.test(err.message));
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+    c.close();
+    await srv.close();
+  });
+
   test('an HTML error page becomes a readable message', async () => {
     const srv = await scriptedServer((_req, res) => {
       res.writeHead(502, { 'content-type': 'text/html' });
