@@ -4,8 +4,9 @@
  * within the bound its client's own settings allow (attempts × timeout + backoffs), never hang.
  *
  * The slow-loris server (127.0.0.1) has three modes:
- *  - trickle: headers at once, then the JSON body one byte per second (never idle long enough
- *    for a socket idle timeout, which is why an idle timeout alone hung these nodes forever);
+ *  - trickle: headers at once, then the JSON body one byte every TRICKLE_MS — never idle as long
+ *    as the timeout, so a socket idle timeout (all axios has once headers are in) never fires: in
+ *    production one byte a second against a 30 s timeout, here 4 a second against 1 s;
  *  - silent:  reads the request, never answers;
  *  - stall:   headers and the start of the body, then nothing.
  * All nodes run at once in one flow, so the file takes as long as the slowest bound (~25 s).
@@ -20,6 +21,11 @@ import { DEFAULT_API_KEY, DEFAULT_BIOAF_API_KEY, DEFAULT_GENIE_TOKEN } from '../
 import { helper, loadFlow, tempDir, unload } from './support/nodered';
 
 type Mode = 'trickle' | 'silent' | 'stall';
+
+/** The configured timeout of every config node below, in seconds. */
+const TIMEOUT_S = 1;
+/** A byte this often: well inside TIMEOUT_S, so only a total deadline can end the answer. */
+const TRICKLE_MS = 250;
 
 interface SlowServer {
   url: string;
@@ -40,7 +46,7 @@ async function slowLoris(mode: Mode): Promise<SlowServer> {
         res.write('{"data":{"id":"');
         return;
       }
-      const t = setInterval(() => res.write(' '), 1000);
+      const t = setInterval(() => res.write(' '), TRICKLE_MS);
       timers.add(t);
       res.on('close', () => {
         clearInterval(t);
@@ -60,9 +66,6 @@ async function slowLoris(mode: Mode): Promise<SlowServer> {
       }),
   };
 }
-
-/** The configured timeout of every config node below, in seconds. */
-const TIMEOUT_S = 1;
 
 /** A node under test: its flow entry, the msg it gets, and whether its first request may be retried. */
 interface Case {
