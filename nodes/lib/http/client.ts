@@ -94,7 +94,7 @@ export interface HttpClientOptions {
  * The slowest upload we still call progress. A streamed request body of n bytes gets
  * timeoutMs + n / this rate in total: 64 KiB/s is slower than any lab uplink worth supporting, so
  * an honest slow link is never cut off, yet a dead or throttled-to-nothing one ends in minutes
- * (a 10 MB blob part: timeout + 160 s) instead of never.
+ * (a 10 MiB blob part: timeout + 160 s) instead of never.
  */
 export const MIN_UPLOAD_BYTES_PER_S = 64 * 1024;
 
@@ -185,8 +185,9 @@ export class HttpClient {
   }
 
   /**
-   * One attempt, under a deadline. axios' own `timeout` is a socket idle timeout in Node: a server
-   * that trickles a byte a second never trips it. So every attempt gets a TOTAL budget (connect,
+   * One attempt, under a deadline. axios' own `timeout` only covers the wait for the headers; after
+   * them it is a socket idle timeout, which a server trickling a byte a second never trips. So
+   * every attempt gets a TOTAL budget (connect,
    * headers, and the whole body, which axios reads before resolving a text answer), enforced by
    * aborting a controller of ours combined with the caller's signal; the abort is reported as
    * TIMEOUT, told apart from the caller's own abort (CANCELLED) by which signal fired.

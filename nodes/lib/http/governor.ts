@@ -117,7 +117,11 @@ export class RateGovernor {
       fs.renameSync(tmp, file);
       this.linesInFile = lines.length;
     } catch (err) {
-      fs.rmSync(tmp, { force: true });
+      try {
+        fs.rmSync(tmp, { force: true });
+      } catch {
+        /* nothing was written there */
+      }
       this.stateFailed(err);
     }
   }
