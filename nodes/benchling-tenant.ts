@@ -36,6 +36,9 @@ export = function (RED: NodeAPI): void {
           rateLimit: { limit, windowMs: DEFAULT_RATE_LIMIT.windowMs },
           timeoutMs,
           network: { caFile: def.caFile?.trim() || undefined },
+          // The tenant's spent window survives a restart (no 429 burst right after one).
+          stateDir: RED.settings.userDir,
+          onStateError: (err) => this.warn(t.error(err).message),
         });
     });
   }

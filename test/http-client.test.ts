@@ -6,9 +6,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'http';
 import { AddressInfo } from 'net';
+import { Readable } from 'stream';
 import { HttpClient } from '../nodes/lib/http/client';
 import { LabError, redact, registerSecret } from '../nodes/lib/http/errors';
-import { RateGovernor } from '../nodes/lib/http/governor';
+import { forgetGovernors, governorFor, RateGovernor } from '../nodes/lib/http/governor';
+import { BenchlingClient } from '../nodes/clients/benchling/client';
+import { DEFAULT_API_KEY, SEED, startLabSimulator } from '../simulator';
+import { tempDir } from './support/nodered';
+import { execFile } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
 
@@ -103,6 +110,116 @@ describe('HttpClient', () => {
     await assert.rejects(c.request({ method: 'GET', path: '/hang' }), (err: LabError) => err.code === 'TIMEOUT');
     assert.equal(srv.count(), 2, 'a GET is retried once after the timeout');
     assert.ok(Date.now() - t0 < 5000);
+    c.close();
+    await srv.close();
+  });
+
+  test('a body trickled one byte at a time ends in TIMEOUT: the deadline covers the whole body', async () => {
+    // A slow-loris: headers at once, then a byte every 100 ms, never idle long enough for a socket timeout.
+    const timers: NodeJS.Timeout[] = [];
+    const srv = await scriptedServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' });
+      timers.push(setInterval(() => res.write(' '), 100));
+    });
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 500, retries: 1 });
+    let t0 = Date.now();
+    await assert.rejects(c.request({ method: 'GET', path: '/slow' }), (err: LabError) => {
+      assert.equal(err.code, 'TIMEOUT');
+      assert.equal(err.key, 'http.timeout');
+      assert.match(err.message, /GET \/slow: no answer within 0.5 s/);
+      return true;
+    });
+    // (1 + 1 retry) × 0.5 s + one backoff (≤ 50 ms), with room for a loaded machine.
+    assert.ok(Date.now() - t0 < 4000, `took ${Date.now() - t0} ms`);
+    assert.equal(srv.count(), 2, 'a GET is retried once after the timeout');
+    t0 = Date.now();
+    await assert.rejects(c.request({ method: 'POST', path: '/slow', json: {} }), (err: LabError) => err.code === 'TIMEOUT');
+    assert.equal(srv.count(), 3, 'a POST is not retried after a timeout (it may have been written)');
+    assert.ok(Date.now() - t0 < 3000);
+    timers.forEach(clearInterval);
+    c.close();
+    await srv.close();
+  });
+
+  test("the caller's abort during a trickled body is CANCELLED, not TIMEOUT", async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const srv = await scriptedServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100000' });
+      timers.push(setInterval(() => res.write(' '), 50));
+    });
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 5000 });
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('node closed')), 300);
+    const t0 = Date.now();
+    await assert.rejects(c.request({ method: 'GET', path: '/slow', signal: ac.signal }), (err: LabError) => err.code === 'CANCELLED');
+    assert.ok(Date.now() - t0 < 3000);
+    assert.equal(srv.count(), 1);
+    timers.forEach(clearInterval);
+    c.close();
+    await srv.close();
+  });
+
+  test('a streamed download that stalls ends in TIMEOUT; one that keeps flowing is not cut off', async () => {
+    const timers: NodeJS.Timeout[] = [];
+    const srv = await scriptedServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      if (req.url === '/stall') {
+        res.write(Buffer.alloc(1000, 1)); // some bytes, then nothing
+        return;
+      }
+      // 12 chunks 100 ms apart: 1.2 s in all, longer than the 400 ms timeout, but never idle that long.
+      let n = 0;
+      const t = setInterval(() => (++n < 12 ? res.write(Buffer.alloc(100, 2)) : (clearInterval(t), res.end(Buffer.alloc(100, 2)))), 100);
+      timers.push(t);
+    });
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 400 });
+    const flowing = await c.request<NodeJS.ReadableStream>({ method: 'GET', path: '/flow', responseType: 'stream' });
+    let size = 0;
+    for await (const chunk of flowing.data) size += (chunk as Buffer).length;
+    assert.equal(size, 1200);
+
+    const t0 = Date.now();
+    const stalled = await c.request<NodeJS.ReadableStream>({ method: 'GET', path: '/stall', responseType: 'stream' });
+    await assert.rejects(
+      (async () => {
+        for await (const _chunk of stalled.data) void _chunk;
+      })(),
+      (err: LabError) => {
+        assert.equal(err.code, 'TIMEOUT');
+        assert.equal(err.key, 'http.stalled');
+        return true;
+      },
+    );
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+    timers.forEach(clearInterval);
+    c.close();
+    await srv.close();
+  });
+
+  test('a streamed upload that stops sending ends in TIMEOUT after timeout + length at the minimum rate', async () => {
+    const srv = await scriptedServer((_req, res) => res.end('{}'));
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 300, retries: 0 });
+    const t0 = Date.now();
+    await assert.rejects(
+      c.request({
+        method: 'POST',
+        path: '/upload',
+        // 32 KiB promised, nothing ever sent: budget 0.3 s + 0.5 s at 64 KiB/s.
+        body: () => ({ stream: new Readable({ read() {} }), length: 32 * 1024, contentType: 'application/octet-stream' }),
+      }),
+      (err: LabError) => err.code === 'TIMEOUT' && /within 0.8 s/.test(err.message),
+    );
+    assert.ok(Date.now() - t0 < 4000, `took ${Date.now() - t0} ms`);
+    c.close();
+    await srv.close();
+  });
+
+  test("a request's own timeoutMs (e.g. genie's kill) sets its deadline, not the client's", async () => {
+    const srv = await scriptedServer(() => undefined);
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast, timeoutMs: 60_000, retries: 0 });
+    const t0 = Date.now();
+    await assert.rejects(c.request({ method: 'POST', path: '/kill', idempotent: true, timeoutMs: 300 }), (err: LabError) => err.code === 'TIMEOUT' && /within 0.3 s/.test(err.message));
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
     c.close();
     await srv.close();
   });
@@ -202,6 +319,97 @@ describe('RateGovernor', () => {
     const t0 = Date.now();
     await g.acquire();
     assert.ok(Date.now() - t0 >= 1000);
+  });
+});
+
+describe('RateGovernor across a restart', () => {
+  test('a new governor over the same state file waits for the window instead of bursting', async () => {
+    const file = path.join(tempDir('governor'), 'labwire-state', 'rate.jsonl');
+    const windowMs = 800;
+    const first = new RateGovernor({ limit: 5, windowMs, stateFile: file });
+    for (let i = 0; i < 5; i++) await first.acquire();
+    const firstSent = Date.now();
+    // A new process: nothing in memory, only the file (also through governorFor, whose map is cleared).
+    forgetGovernors();
+    const second = governorFor('tenant after restart', { limit: 5, windowMs, stateFile: file });
+    assert.notEqual(second, first);
+    const t0 = Date.now();
+    await second.acquire();
+    // The five earlier sends hold the window until they are windowMs (+ the 250 ms margin) old.
+    assert.ok(Date.now() - firstSent >= windowMs, `sent again after ${Date.now() - firstSent} ms, within the ${windowMs} ms window`);
+    assert.ok(Date.now() - t0 < 5000);
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+    assert.ok(lines.length <= 12, `the file stays small (${lines.length} lines)`);
+    forgetGovernors();
+  });
+
+  test('a 429 block survives a restart; a torn last line is skipped', async () => {
+    const file = path.join(tempDir('governor'), 'rate.jsonl');
+    const g = new RateGovernor({ limit: 100, windowMs: 1000, stateFile: file });
+    await g.acquire();
+    const until = Date.now() + 700;
+    g.blockUntil(until);
+    fs.appendFileSync(file, 's 17335'); // killed mid-write
+    const after = new RateGovernor({ limit: 100, windowMs: 1000, stateFile: file });
+    await after.acquire();
+    assert.ok(Date.now() >= until, 'the new process waited for the block');
+    assert.ok(fs.readFileSync(file, 'utf8').split('\n').every((l) => l === '' || /^[sb] \d{13}$/.test(l)), 'the torn line is gone after compaction');
+  });
+
+  test('a state file that cannot be written: one warning, requests still go', async () => {
+    const notADir = path.join(tempDir('governor'), 'plain-file');
+    fs.writeFileSync(notADir, 'x');
+    const warnings: LabError[] = [];
+    const g = new RateGovernor({ limit: 100, windowMs: 1000, stateFile: path.join(notADir, 'rate.jsonl'), onStateError: (e) => warnings.push(e) });
+    for (let i = 0; i < 10; i++) await g.acquire();
+    g.blockUntil(Date.now() + 10);
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0].key, 'http.rateStateUnusable');
+    assert.match(warnings[0].message, /kept in memory only/);
+  });
+
+  test('the state file is named by a hash: neither the API key nor the tenant in its name', () => {
+    const dir = tempDir('governor');
+    const key = 'sk_FAKE_state_file_name_key';
+    const c = new BenchlingClient({ tenantUrl: 'https://acme.benchling.com', apiKey: key, stateDir: dir });
+    const names = fs.readdirSync(path.join(dir, 'labwire-state'));
+    assert.equal(names.length, 1);
+    assert.match(names[0], /^rate-limit-benchling-[0-9a-f]{16}\.jsonl$/);
+    assert.ok(!names[0].includes('acme') && !names[0].includes(key));
+    c.close();
+    forgetGovernors();
+  });
+
+  test('two processes back to back against a 10 / 3 s tenant: no 429 with the state file', async () => {
+    // One child process = one Node-RED lifetime: 10 requests at once, then exit.
+    const clientJs = path.resolve(__dirname, '..', 'nodes', 'clients', 'benchling', 'client.js');
+    const script = path.join(tempDir('governor'), 'burst.js');
+    fs.writeFileSync(
+      script,
+      `const { BenchlingClient } = require(${JSON.stringify(clientJs)});
+       const [url, key, run, stateDir] = process.argv.slice(2);
+       const c = new BenchlingClient({ tenantUrl: url, apiKey: key, rateLimit: { limit: 10, windowMs: 3000 }, stateDir: stateDir || undefined });
+       Promise.all(Array.from({ length: 10 }, () => c.http.request({ method: 'GET', path: '/assay-runs/' + run })))
+         .then(() => c.close(), (e) => { console.error(e.message); process.exitCode = 1; c.close(); });`,
+    );
+    const runChild = (args: string[]) =>
+      new Promise<void>((resolve, reject) => execFile(process.execPath, [script, ...args], { timeout: 30_000 }, (err, _out, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve())));
+    const count429 = async (stateDir: string) => {
+      const lab = await startLabSimulator({ benchling: { rateLimit: { limit: 10, windowMs: 3000 } } });
+      try {
+        const args = [lab.benchling.url, DEFAULT_API_KEY, SEED.runs[0].id, stateDir];
+        await runChild(args);
+        await runChild(args); // the restart
+        return lab.benchling.counters.rateLimited;
+      } finally {
+        await lab.close();
+      }
+    };
+    const without = await count429('');
+    const withState = await count429(tempDir('governor-state'));
+    console.log(`429s after a restart: ${without} in memory only, ${withState} with the state file`);
+    assert.ok(without > 0, 'memory only, the restarted process bursts into the window (the problem this fixes)');
+    assert.equal(withState, 0);
   });
 });
 

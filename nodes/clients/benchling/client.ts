@@ -9,6 +9,7 @@ import { governorFor } from '../../lib/http/governor';
 import { errorText, messageRef, type MessageRef } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
 import { pollUntil, PollOptions } from '../../lib/poll';
+import { stateFilePath } from '../../lib/journal';
 import { uploadBuffer, uploadFile, UploadOptions, UploadResult } from './blob-upload';
 import { TokenSource } from './oauth';
 import * as fs from 'fs';
@@ -39,6 +40,13 @@ export interface BenchlingClientOptions {
   retries?: number;
   backoff?: { baseMs: number; maxMs: number };
   network?: NetworkOptions;
+  /**
+   * A folder (Node-RED's user directory) where the tenant's spent rate-limit window is kept, so a
+   * restarted process does not burst into the window the server still counts. None: memory only.
+   */
+  stateDir?: string;
+  /** Told once when that state cannot be written (the limit is then kept in memory). */
+  onStateError?: (err: LabError) => void;
 }
 
 export const DEFAULT_RATE_LIMIT = { limit: 60, windowMs: 30_000 };
@@ -115,12 +123,17 @@ export class BenchlingClient {
     // Keyed by tenant and credential identity (hashed: never the key itself), so all nodes of a
     // tenant share one governor.
     const keyId = createHash('sha256').update(identity).digest('hex').slice(0, 12);
+    const governorKey = `benchling ${this.apiBase} ${keyId}`;
+    // The file is named by a hash of the governor key: neither the key nor the URL in a file name.
+    const stateFile = o.stateDir
+      ? stateFilePath(o.stateDir, 'rate-limit', `benchling-${createHash('sha256').update(governorKey).digest('hex').slice(0, 16)}`)
+      : undefined;
     const opts: HttpClientOptions = {
       service: 'Benchling',
       baseUrl: this.apiBase,
       auth,
       onUnauthorized,
-      governor: governorFor(`benchling ${this.apiBase} ${keyId}`, rate),
+      governor: governorFor(governorKey, { ...rate, stateFile, onStateError: o.onStateError }),
       timeoutMs: o.timeoutMs,
       retries: o.retries,
       backoff: o.backoff,

@@ -10,12 +10,12 @@
  *    (GET, or a write the caller declares idempotent, such as re-sending the same blob part).
  */
 import axios, { AxiosError, AxiosResponse } from 'axios';
-import type { Readable } from 'stream';
+import { Transform, type Readable } from 'stream';
 import { LabError } from './errors';
 import type { MessageRef } from '../messages';
 import type { RateGovernor } from './governor';
 import { NetworkAgents, NetworkOptions } from './network';
-import { backoffDelay, cancelled, sleep } from '../timing';
+import { anySignal, backoffDelay, cancelled, sleep } from '../timing';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
@@ -43,6 +43,10 @@ export interface RequestSpec {
   body?: () => StreamBody;
   /** Default: true for GET / PUT / DELETE, false for POST / PATCH. */
   idempotent?: boolean;
+  /**
+   * This request's time budget (default: the client's). JSON answers must arrive whole within it;
+   * a streamed body adds time for its size; a streamed answer must then keep flowing (see send).
+   */
   timeoutMs?: number;
   signal?: AbortSignal;
   /** An absolute URL outside the API (e.g. a pre-signed download link): no auth, no governor. */
@@ -86,6 +90,14 @@ export interface HttpClientOptions {
   describeApiError?: (status: number, body: unknown) => ApiErrorDescription | undefined;
 }
 
+/**
+ * The slowest upload we still call progress. A streamed request body of n bytes gets
+ * timeoutMs + n / this rate in total: 64 KiB/s is slower than any lab uplink worth supporting, so
+ * an honest slow link is never cut off, yet a dead or throttled-to-nothing one ends in minutes
+ * (a 10 MiB blob part: timeout + 160 s) instead of never.
+ */
+export const MIN_UPLOAD_BYTES_PER_S = 64 * 1024;
+
 const RETRY_ALWAYS_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 export class HttpClient {
@@ -127,12 +139,13 @@ export class HttpClient {
       const authHeaders = spec.absolute ? {} : ((await this.opts.auth?.()) ?? {});
       const body = spec.body?.();
       try {
-        res = await this.send(spec, url, body, authHeaders);
+        res = await this.send(spec, url, body, authHeaders, what);
       } catch (err) {
         body?.stream.destroy();
         if (spec.signal?.aborted) throw cancelled(spec.signal);
-        const failure = networkFailure(err as AxiosError, what, this.timeoutMs);
-        const code = String((err as AxiosError).code);
+        // Our own deadline arrives as a ready LabError (TIMEOUT); anything else came from axios.
+        const failure = err instanceof LabError ? err : networkFailure(err as AxiosError, what, spec.timeoutMs ?? this.timeoutMs);
+        const code = err instanceof LabError ? err.code : String((err as AxiosError).code);
         // A certificate the machine does not trust will not be trusted on the next try either.
         const safe = !isTlsTrustError(code) && (RETRY_ALWAYS_CODES.has(code) || idempotent);
         if (safe && transientTries < this.retries) {
@@ -148,7 +161,6 @@ export class HttpClient {
       if (!spec.absolute) this.opts.governor?.observe(res.headers as Record<string, unknown>);
       const status = res.status;
       if (status >= 200 && status < 300) return this.success<T>(res, spec, what);
-      if (spec.responseType === 'stream') res.data = await readStreamText(res.data);
 
       if (status === 401 && !reauthorized && this.opts.onUnauthorized && !spec.absolute) {
         reauthorized = true;
@@ -172,7 +184,54 @@ export class HttpClient {
     }
   }
 
-  private send(spec: RequestSpec, url: string, body: StreamBody | undefined, authHeaders: Record<string, string>): Promise<AxiosResponse> {
+  /**
+   * One attempt, under a deadline. axios' own `timeout` only covers the wait for the headers; after
+   * them it is a socket idle timeout, which a server trickling a byte a second never trips. So
+   * every attempt gets a TOTAL budget (connect,
+   * headers, and the whole body, which axios reads before resolving a text answer), enforced by
+   * aborting a controller of ours combined with the caller's signal; the abort is reported as
+   * TIMEOUT, told apart from the caller's own abort (CANCELLED) by which signal fired.
+   * A streamed request body adds its length at MIN_UPLOAD_BYTES_PER_S to the budget. A streamed
+   * answer (downloads) may be large, so after the headers it gets a progress watchdog instead:
+   * no bytes for timeoutMs and it is destroyed with TIMEOUT.
+   */
+  private async send(spec: RequestSpec, url: string, body: StreamBody | undefined, authHeaders: Record<string, string>, what: string): Promise<AxiosResponse> {
+    const timeoutMs = spec.timeoutMs ?? this.timeoutMs;
+    const budgetMs = timeoutMs + (body ? Math.ceil((body.length / MIN_UPLOAD_BYTES_PER_S) * 1000) : 0);
+    const deadline = new AbortController();
+    const combined = anySignal([spec.signal, deadline.signal]);
+    let reading: Readable | undefined;
+    const timer = setTimeout(() => {
+      const err = new LabError('TIMEOUT', 'http.timeout', { what, seconds: seconds(budgetMs) });
+      deadline.abort(err);
+      reading?.destroy(err);
+    }, budgetMs);
+    let res: AxiosResponse;
+    let keepSignal = false;
+    try {
+      res = await this.axiosRequest(spec, url, body, authHeaders, combined.signal);
+      if (spec.responseType === 'stream') {
+        if (res.status >= 200 && res.status < 300) {
+          // The caller reads the body later: it is watched for progress, not for total time.
+          keepSignal = true;
+          res.data = watchProgress(res.data as Readable, timeoutMs, what, spec.signal, combined.dispose);
+        } else {
+          // An error's body is read now, still under the deadline.
+          reading = res.data as Readable;
+          res.data = await readStreamText(reading);
+        }
+      }
+      return res;
+    } catch (err) {
+      if (deadline.signal.aborted && !spec.signal?.aborted) throw deadline.signal.reason;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      if (!keepSignal) combined.dispose();
+    }
+  }
+
+  private axiosRequest(spec: RequestSpec, url: string, body: StreamBody | undefined, authHeaders: Record<string, string>, signal: AbortSignal): Promise<AxiosResponse> {
     const headers: Record<string, string | number> = { Accept: 'application/json', ...spec.headers, ...authHeaders };
     let data: unknown;
     if (body) {
@@ -189,8 +248,9 @@ export class HttpClient {
       params: spec.query ? dropUndefined(spec.query) : undefined,
       data,
       headers,
-      timeout: spec.timeoutMs ?? this.timeoutMs,
-      signal: spec.signal,
+      // 0: no idle timeout of axios' own; send() enforces a total deadline instead.
+      timeout: 0,
+      signal,
       responseType: spec.responseType === 'stream' ? 'stream' : 'text',
       transformResponse: (d: unknown) => d,
       validateStatus: () => true,
@@ -275,7 +335,7 @@ function networkFailure(err: AxiosError, what: string, timeoutMs: number): LabEr
     return new LabError('NETWORK', 'http.untrustedCertificate', { what, code });
   }
   if (code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(err.message)) {
-    return new LabError('TIMEOUT', 'http.timeout', { what, seconds: Math.round(timeoutMs / 1000) });
+    return new LabError('TIMEOUT', 'http.timeout', { what, seconds: seconds(timeoutMs) });
   }
   const reason = code || err.message;
   return new LabError('NETWORK', 'http.network', { what, reason });
@@ -287,4 +347,53 @@ async function readStreamText(stream: Readable): Promise<string> {
     if (text.length < 64 * 1024) text += chunk.toString();
   }
   return text;
+}
+
+/** Seconds for a message: whole above 10 s, else one decimal (a 1.5 s setting reads "1.5"). */
+function seconds(ms: number): number {
+  return ms >= 10_000 ? Math.round(ms / 1000) : Math.round(ms / 100) / 10;
+}
+
+/**
+ * A streamed answer that must keep flowing: no bytes for `idleMs` destroys it with TIMEOUT
+ * (http.stalled). A consumer that has stopped reading (backpressure) is not the server stalling,
+ * so the watchdog only bites while our buffers are not full. The caller's signal still cancels the
+ * body; `done` runs once the stream is finished or abandoned.
+ */
+function watchProgress(source: Readable, idleMs: number, what: string, signal: AbortSignal | undefined, done: () => void): Readable {
+  let timer: NodeJS.Timeout | undefined;
+  const out: Transform = new Transform({
+    transform(chunk, _enc, cb) {
+      arm();
+      cb(null, chunk);
+    },
+    flush(cb) {
+      clearTimeout(timer);
+      timer = undefined;
+      cb();
+    },
+  });
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(check, idleMs);
+  };
+  const check = () => {
+    if (out.writableNeedDrain || out.readableLength >= out.readableHighWaterMark) return arm();
+    const err = new LabError('TIMEOUT', 'http.stalled', { what, seconds: seconds(idleMs) });
+    source.destroy(err);
+    out.destroy(err);
+  };
+  const onAbort = () => out.destroy(cancelled(signal));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  source.on('error', (err) => out.destroy(err));
+  out.on('close', () => {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+    // An abandoned body must not keep its socket.
+    if (!source.readableEnded) source.destroy();
+    done();
+  });
+  source.pipe(out);
+  arm();
+  return out;
 }

@@ -5,30 +5,132 @@
  *
  * Two sources of truth, whichever is stricter: our own sliding window (the documented default for
  * Benchling is 60 requests per 30 s) and the server's `x-rate-limit-remaining` / `-reset` headers.
+ *
+ * Restart-safe with a state file: the server's window does not restart with Node-RED, so a window
+ * kept only in memory starts empty after a restart and bursts into 429s. Each send time (and each
+ * block after a 429) is appended to the file with a synchronous write, so a killed process has
+ * told it everything; a new process loads the times still inside the window and waits for them.
+ * The file is rewritten with only the live window now and then, so it stays a few KB.
  */
+import * as fs from 'fs';
+import * as path from 'path';
+import { LabError } from './errors';
 import { sleep } from '../timing';
 
 export interface GovernorOptions {
   /** Requests allowed per window. 0 or less disables our own window (headers still apply). */
   limit: number;
   windowMs: number;
+  /** Where the spent window is kept across restarts (none: memory only). */
+  stateFile?: string;
+  /** Told once when the state file cannot be used; the governor then goes on in memory. */
+  onStateError?: (err: LabError) => void;
 }
 
 // Requests are counted when sent but the server counts them when they arrive; a small margin
 // keeps a burst at the edge of a window from landing 61 in the server's.
 const WINDOW_MARGIN_MS = 250;
 
+// Lines are `s <ms>` (a request sent) and `b <ms>` (blocked until). A torn last line (killed
+// mid-write) fails the pattern or the range check below and is skipped.
+const LINE = /^([sb]) (\d{13})$/;
+// A time further ahead than this is not ours (a torn line, a clock jump): ignored.
+const MAX_AHEAD_MS = 60 * 60_000;
+
 export class RateGovernor {
   private readonly sent: number[] = [];
   private blockedUntil = 0;
   private queue: Promise<void> = Promise.resolve();
+  private stateFile?: string;
+  private linesInFile = 0;
   /** Set while requests wait for the rate limit; nodes show it in their status. */
   waiting = 0;
 
-  constructor(private opts: GovernorOptions) {}
+  constructor(private opts: GovernorOptions) {
+    if (opts.stateFile) this.attach(opts.stateFile);
+  }
 
   configure(opts: GovernorOptions): void {
     this.opts = opts;
+    // A redeploy may point it elsewhere (another user directory); a failed file is tried again.
+    if (opts.stateFile && opts.stateFile !== this.stateFile) this.attach(opts.stateFile);
+  }
+
+  /** Loads what a previous process spent in the current window, then keeps the file up to date. */
+  private attach(file: string): void {
+    this.stateFile = file;
+    let text = '';
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return this.stateFailed(err);
+    }
+    const now = Date.now();
+    const oldest = now - this.span();
+    const loaded: number[] = [];
+    for (const line of text.split('\n')) {
+      const m = LINE.exec(line);
+      if (!m) continue;
+      const t = Number(m[2]);
+      if (t > now + MAX_AHEAD_MS) continue;
+      if (m[1] === 'b') this.blockedUntil = Math.max(this.blockedUntil, t);
+      else if (t > oldest && t <= now) loaded.push(t);
+    }
+    // Merged with what this process already counted: a file attached again holds some of the
+    // same sends, and several sends can share a millisecond, so each time counts as often as the
+    // larger of the two lists has it.
+    const count = (list: number[]) => list.reduce((m, t) => m.set(t, (m.get(t) ?? 0) + 1), new Map<number, number>());
+    const mine = count(this.sent);
+    for (const [t, n] of count(loaded)) mine.set(t, Math.max(n, mine.get(t) ?? 0));
+    const merged = [...mine].flatMap(([t, n]) => Array<number>(n).fill(t)).sort((a, b) => a - b);
+    this.sent.splice(0, this.sent.length, ...merged);
+    this.compact();
+  }
+
+  private span(): number {
+    return this.opts.windowMs + WINDOW_MARGIN_MS;
+  }
+
+  private persist(kind: 's' | 'b', time: number): void {
+    if (!this.stateFile) return;
+    try {
+      fs.appendFileSync(this.stateFile, `${kind} ${time}\n`);
+    } catch (err) {
+      return this.stateFailed(err);
+    }
+    // At most `limit` sends per window: rewriting after ~2 windows' worth keeps the file tiny.
+    if (++this.linesInFile > 2 * Math.max(this.opts.limit, 16)) this.compact();
+  }
+
+  /** Rewrites the file with only the live window (temp file + rename: never half a file). */
+  private compact(): void {
+    const file = this.stateFile;
+    if (!file) return;
+    const now = Date.now();
+    const live = this.sent.filter((t) => t > now - this.span());
+    const lines = live.map((t) => `s ${t}\n`);
+    if (this.blockedUntil > now) lines.push(`b ${this.blockedUntil}\n`);
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(tmp, lines.join(''));
+      fs.renameSync(tmp, file);
+      this.linesInFile = lines.length;
+    } catch (err) {
+      try {
+        fs.rmSync(tmp, { force: true });
+      } catch {
+        /* nothing was written there */
+      }
+      this.stateFailed(err);
+    }
+  }
+
+  /** Never stops requests: the governor goes on in memory, and says so once. */
+  private stateFailed(err: unknown): void {
+    const file = this.stateFile;
+    this.stateFile = undefined;
+    this.opts.onStateError?.(new LabError('BAD_INPUT', 'http.rateStateUnusable', { file: String(file), reason: (err as Error).message }));
   }
 
   /** Resolves when one more request may be sent now. Callers are served in order. */
@@ -51,6 +153,7 @@ export class RateGovernor {
         if (limit > 0 && this.sent.length >= limit) wait = Math.max(wait, this.sent[0] + span - now);
         if (wait <= 0) {
           this.sent.push(now);
+          this.persist('s', now);
           return;
         }
         await sleep(wait, signal);
@@ -71,11 +174,18 @@ export class RateGovernor {
 
   /** Holds every request of the tenant until `time` (e.g. after a 429). */
   blockUntil(time: number): void {
-    this.blockedUntil = Math.max(this.blockedUntil, time);
+    if (time <= this.blockedUntil) return;
+    this.blockedUntil = time;
+    this.persist('b', Math.round(time));
   }
 }
 
 const governors = new Map<string, RateGovernor>();
+
+/** Forgets every governor, as a new process would start (for tests of a restart). */
+export function forgetGovernors(): void {
+  governors.clear();
+}
 
 /** The one governor for `key` (tenant URL + credential identity), created on first use. */
 export function governorFor(key: string, opts: GovernorOptions): RateGovernor {
