@@ -17,14 +17,15 @@
  * `await start()`, `await ack(file)`, `await close()`.
  */
 import { EventEmitter } from 'events';
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { badInput, LabError } from '../../lib/http/errors';
-import { compileGlob, CompiledPattern, DEFAULT_TEMP_PATTERNS, matchesAny, parsePatternList } from './glob';
+import { WatchFilters } from './filters';
 import { Ledger, LedgerEntry } from './ledger';
 import { destinationFolder, moveInto } from './move';
+import { RawActivitySettler, takeInventory } from './scanner';
+import { StabilityGate } from './stability-gate';
 import {
   afterFailure,
   afterSend,
@@ -35,173 +36,26 @@ import {
   JourneySteps,
   RetryPolicy,
 } from '../../lib/journey';
-
-export type WatchMode = 'events' | 'poll' | 'auto';
-export type PostAction = 'none' | 'move' | 'delete';
-
-export interface FolderWatcherOptions {
-  /** Absolute path of the folder to watch (local path or UNC `\\server\share\dir`). */
-  folder: string;
-  /** Comma-separated globs (or an array) a file must match; default `*` (everything). */
-  include?: string | string[];
-  /** Comma-separated globs (or an array) of files or folders to leave alone. */
-  exclude?: string | string[];
-  /** Watch sub-folders too (default false). */
-  recursive?: boolean;
-  /** `events` (fs events), `poll` (readdir+stat every `pollIntervalMs`) or `auto` (poll for UNC). */
-  mode?: WatchMode;
-  /** Poll interval in poll mode; default 15000 ms. */
-  pollIntervalMs?: number;
-  /** Size and mtime must hold still this long before a file is sent; default 5000 ms. */
-  stabilityMs?: number;
-  /** Safety-net rescan in events mode; default 60000 ms, 0 = off. */
-  rescanIntervalMs?: number;
-  /** How often the folder's existence is checked (missing / deleted / re-created); default 3000 ms. */
-  folderProbeMs?: number;
-  /** Ignore temp/lock/system files and dot-files (default true). */
-  ignoreTempFiles?: boolean;
-  /** Send zero-byte files once they held still for the window (default false: wait for content). */
-  emitEmptyFiles?: boolean;
-  /** What to do with a file once it is acknowledged (default `none`). */
-  postAction?: PostAction;
-  /** Absolute path of the archive folder for `postAction: 'move'`. */
-  archiveFolder?: string;
-  /** Journal file for the durable ledger; without one the ledger lives in memory only. */
-  ledgerFile?: string;
-  /** Parallel `stat` calls (default 32). */
-  statConcurrency?: number;
-  /** When a file whose attempt failed transiently is sent again (default 30 s doubling to 30 min, for 24 h). */
-  retry?: Partial<RetryPolicy>;
-  /** Absolute path of a folder dead-lettered files are moved to (default: they stay where they are). */
-  failedFolder?: string;
-  /** Folder for finished journeys (one file per day); without one, finished journeys are not kept. */
-  historyDir?: string;
-  /** How long finished journeys are kept (default 30 days). */
-  retentionMs?: number;
-}
-
-/** What the watcher sends for each complete file. */
-export interface WatchedFile {
-  /** Identifies this version of the file (relative path + size + mtime); used to acknowledge it. */
-  id: string;
-  /** Full path. */
-  path: string;
-  /** Path relative to the watched folder, with `/` separators. */
-  relativePath: string;
-  /** File name. */
-  name: string;
-  size: number;
-  mtimeMs: number;
-  /** 1 on the first send; more when it is sent again (a retry, or after a restart without an ack). */
-  deliveryCount: number;
-  /** The attempt this send starts (1, 2, …): equal to deliveryCount; named for the journey. */
-  attempt: number;
-}
-
-/** A reference to a sent file, as carried by `msg.labwireFile`: any of path / relativePath. */
-export interface FileRef {
-  path?: string;
-  relativePath?: string;
-  id?: string;
-  /** The attempt the message belongs to (`msg.labwireFile.attempt`). */
-  attempt?: number;
-}
-
-/** A journey in the history: the record as it ended, with where the file was. */
-export type JourneyHistoryRecord = LedgerEntry & { relativePath: string; path: string; folder: string; gone?: number };
-
-export interface AckResult {
-  /**
-   * `done`: acknowledged and post-processed. `retrying`: a transient failure; sent again after a
-   * backoff (`nextAttemptAt`). `failed`: dead-lettered (permanent, or transient for too long).
-   * `already-done`: an ack repeated. `stale`: the file changed since that message was sent;
-   * nothing done to it. `unknown`: the ledger has no such file (never sent, or already pruned).
-   */
-  outcome: 'done' | 'retrying' | 'failed' | 'already-done' | 'stale' | 'unknown';
-  /** `retrying`: when the file is sent again (Unix ms). */
-  nextAttemptAt?: number;
-  /** `failed`: where the file was moved (the failed folder), if it was. */
-  failedTo?: string;
-  relativePath: string;
-  path: string;
-  /** Where the file went, for `postAction: 'move'`. */
-  archivedTo?: string;
-  /** Why the post-action was skipped (the file changed or vanished after it was sent). */
-  skipped?: string;
-}
-
-export type WatcherPhase = 'starting' | 'watching' | 'waiting' | 'error' | 'closed';
-
-export interface WatcherStatus {
-  phase: WatcherPhase;
-  folder: string;
-  mode: 'events' | 'poll';
-  /** Files currently seen in the folder (after filtering). */
-  files: number;
-  /** Files waiting in the stability gate. */
-  pending: number;
-  /** Files sent and not acknowledged yet. */
-  awaitingAck: number;
-  /** Files sent since start. */
-  emitted: number;
-  /** Files acknowledged and post-processed since start. */
-  done: number;
-  /** Failures reported since start (each failed attempt counts). */
-  failed: number;
-  /** Files waiting for their next attempt after a transient failure. */
-  retrying: number;
-  /** Files dead-lettered (kept with their reason until someone retries or skips them). */
-  deadLettered: number;
-  /** Files found by a rescan that the events did not report. */
-  recovered: number;
-  errors: number;
-  /** The last problem: a LabError (message id + values; English message) a node retells in its language. */
-  lastProblem?: Error;
-}
-
-interface Pending {
-  size: number;
-  mtimeMs: number;
-  /** When to stat it again; pending files are kept in checkAt order (Map insertion order). */
-  checkAt: number;
-}
-
-type ScanKind = 'initial' | 'rescan' | 'poll';
-
-const SETTLE_QUIET_MS = 200;
-const SETTLE_MAX_WAIT_MS = 1000;
-
-const UNC_RE = /^(\\\\|\/\/)[^\\/]+[\\/][^\\/]+/;
-
-/** Whether a path names a network share (`\\server\share` or `//server/share`). */
-export function isUncPath(p: string): boolean {
-  return UNC_RE.test(p);
-}
-
-function isAbsoluteAnywhere(p: string): boolean {
-  return path.isAbsolute(p) || path.win32.isAbsolute(p);
-}
-
-function fileId(rel: string, size: number, mtimeMs: number): string {
-  return crypto.createHash('sha1').update(`${rel}\0${size}\0${mtimeMs}`).digest('hex').slice(0, 16);
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+import {
+  AckResult,
+  errCode,
+  errText,
+  fileId,
+  FileRef,
+  FolderWatcherOptions,
+  fullPathOf,
+  isAbsoluteAnywhere,
+  isUncPath,
+  JourneyHistoryRecord,
+  mapLimit,
+  num,
+  PostAction,
+  relPath,
+  ScanKind,
+  WatchedFile,
+  WatcherPhase,
+  WatcherStatus,
+} from './types';
 
 export interface FolderWatcher {
   on(event: 'file', listener: (file: WatchedFile) => void): this;
@@ -225,9 +79,9 @@ export class FolderWatcher extends EventEmitter {
   readonly archiveFolder: string | undefined;
   readonly failedFolder: string | undefined;
   readonly retryPolicy: RetryPolicy;
-  private readonly include: CompiledPattern[];
-  private readonly exclude: CompiledPattern[];
-  private readonly temp: CompiledPattern[];
+  private readonly filters: WatchFilters;
+  private readonly gate: StabilityGate;
+  private readonly settler: RawActivitySettler;
   private readonly statConcurrency: number;
   private readonly ledgerFile: string | undefined;
   private readonly history: JourneyHistory<JourneyHistoryRecord> | null;
@@ -237,11 +91,6 @@ export class FolderWatcher extends EventEmitter {
   private started = false;
   private closed = false;
 
-  /** Files in the stability gate, in checkAt order. */
-  private readonly pending = new Map<string, Pending>();
-  /** Files being statted by the gate right now; an event for one marks it dirty. */
-  private readonly checking = new Set<string>();
-  private readonly dirty = new Set<string>();
   /** Zero-byte files that held still: wait for content (or are sent, with emitEmptyFiles). */
   private readonly emptyWaiting = new Map<string, number>();
   /** Files in the folder, as last seen. */
@@ -251,18 +100,9 @@ export class FolderWatcher extends EventEmitter {
   /** Post-actions running, by relative path. */
   private readonly postRunning = new Set<string>();
 
-  /** Directories (relative) with raw fs activity, listed again once activity settles. */
-  private readonly dirtyDirs = new Set<string>();
-  private settleTimer: NodeJS.Timeout | null = null;
-  private firstDirtyAt = 0;
-  private lastRawAt = 0;
-  private settling = false;
-
   private watcher: FSWatcher | null = null;
   private eventsPaused = false;
   private rootId: string | null = null;
-  private gateTimer: NodeJS.Timeout | null = null;
-  private gateRunning = false;
   private probeTimer: NodeJS.Timeout | null = null;
   private scanTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
@@ -298,10 +138,13 @@ export class FolderWatcher extends EventEmitter {
     this.emitEmptyFiles = !!opts.emitEmptyFiles;
     this.ledgerFile = opts.ledgerFile;
 
-    const include = parsePatternList(opts.include);
-    this.include = (include.length ? include : ['*']).map(compilePattern);
-    this.exclude = parsePatternList(opts.exclude).map(compilePattern);
-    this.temp = opts.ignoreTempFiles === false ? [] : DEFAULT_TEMP_PATTERNS.map((p) => compileGlob(p));
+    this.filters = new WatchFilters({
+      folder: this.folder,
+      recursive: this.recursive,
+      include: opts.include,
+      exclude: opts.exclude,
+      ignoreTempFiles: opts.ignoreTempFiles,
+    });
 
     const post = opts.postAction ?? 'none';
     if (post !== 'none' && post !== 'move' && post !== 'delete') throw badInput('folder.badPostAction', { value: String(post) });
@@ -309,7 +152,7 @@ export class FolderWatcher extends EventEmitter {
     const ignoredInside = (relPosix: string) => {
       // Inside the watched tree: allowed only where the watcher will never look.
       const segs = relPosix.split('/');
-      return !this.recursive || segs.some((_, i) => this.dirIgnored(segs.slice(0, i + 1).join('/')));
+      return !this.recursive || segs.some((_, i) => this.filters.dirIgnored(segs.slice(0, i + 1).join('/')));
     };
     this.archiveFolder =
       post === 'move'
@@ -337,6 +180,27 @@ export class FolderWatcher extends EventEmitter {
     };
     const retentionMs = num('retentionMs', opts.retentionMs, 30 * 24 * 3600_000, 0);
     this.history = opts.historyDir ? new JourneyHistory<JourneyHistoryRecord>(opts.historyDir, 'journeys', retentionMs) : null;
+
+    this.gate = new StabilityGate({
+      stabilityMs: this.stabilityMs,
+      statConcurrency: this.statConcurrency,
+      emitEmptyFiles: this.emitEmptyFiles,
+      fullPath: (rel) => this.fullPath(rel),
+      onStable: (rel, size, mtimeMs) => this.emitFile(rel, size, mtimeMs),
+      onVanished: (rel) => this.present.delete(rel),
+      onEmptyHeldStill: (rel, mtimeMs) => this.emptyWaiting.set(rel, mtimeMs),
+      onChecked: () => this.statusChanged(),
+      onProblem: (err) => this.reportProblem(err),
+    });
+    this.settler = new RawActivitySettler({
+      folder: this.folder,
+      filters: this.filters,
+      statConcurrency: this.statConcurrency,
+      fullPath: (rel) => this.fullPath(rel),
+      known: (rel) => this.present.has(rel) || this.gate.isPending(rel) || this.gate.isChecking(rel),
+      onFound: (rel, size, mtimeMs) => this.observe(rel, size, mtimeMs, 'event'),
+      onProblem: (err) => this.reportProblem(err),
+    });
   }
 
   // ---------------------------------------------------------------- public API
@@ -363,9 +227,11 @@ export class FolderWatcher extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.gateTimer, this.statusTimer, this.settleTimer, this.retryTimer]) if (t) clearTimeout(t);
+    this.gate.close();
+    this.settler.close();
+    for (const t of [this.statusTimer, this.retryTimer]) if (t) clearTimeout(t);
     for (const t of [this.probeTimer, this.scanTimer, this.pruneTimer]) if (t) clearInterval(t);
-    this.gateTimer = this.statusTimer = this.probeTimer = this.scanTimer = this.settleTimer = this.retryTimer = this.pruneTimer = null;
+    this.statusTimer = this.probeTimer = this.scanTimer = this.retryTimer = this.pruneTimer = null;
     const w = this.watcher;
     this.watcher = null;
     if (w) await w.close().catch(() => undefined);
@@ -619,7 +485,7 @@ export class FolderWatcher extends EventEmitter {
       folder: this.folder,
       mode: this.mode,
       files: this.present.size,
-      pending: this.pending.size + this.checking.size,
+      pending: this.gate.size,
       awaitingAck,
       retrying,
       deadLettered,
@@ -631,38 +497,11 @@ export class FolderWatcher extends EventEmitter {
   // ---------------------------------------------------------------- filters
 
   private rel(abs: string): string {
-    const r = path.relative(this.folder, abs);
-    return path.sep === '/' ? r : r.split(path.sep).join('/');
+    return relPath(this.folder, abs);
   }
 
   private fullPath(rel: string): string {
-    return path.join(this.folder, ...rel.split('/'));
-  }
-
-  /** A folder (relative path) the watcher never enters: temp/dot folders and excluded ones. */
-  private dirIgnored(rel: string): boolean {
-    const base = rel.slice(rel.lastIndexOf('/') + 1);
-    if (matchesAny(this.temp, rel, base)) return true;
-    return matchesAny(this.exclude, rel, base) || matchesAny(this.exclude, rel + '/', base);
-  }
-
-  /** A file (relative path) the watcher does not send. */
-  private fileIgnored(rel: string): boolean {
-    const base = rel.slice(rel.lastIndexOf('/') + 1);
-    if (matchesAny(this.temp, rel, base) || matchesAny(this.exclude, rel, base)) return true;
-    return !matchesAny(this.include, rel, base);
-  }
-
-  /** chokidar's `ignored`: called once without stats, then with them. */
-  private chokidarIgnored(abs: string, stats?: fs.Stats): boolean {
-    const rel = this.rel(abs);
-    if (rel === '' || rel.startsWith('..')) return false;
-    if (!stats) {
-      const base = rel.slice(rel.lastIndexOf('/') + 1);
-      return matchesAny(this.temp, rel, base) || matchesAny(this.exclude, rel, base);
-    }
-    if (stats.isDirectory()) return !this.recursive || this.dirIgnored(rel);
-    return this.fileIgnored(rel);
+    return fullPathOf(this.folder, rel);
   }
 
   private resolveRef(ref: FileRef): string {
@@ -733,7 +572,7 @@ export class FolderWatcher extends EventEmitter {
         depth: this.recursive ? undefined : 0,
         ignorePermissionErrors: true,
         persistent: true,
-        ignored: (p: string, stats?: fs.Stats) => this.chokidarIgnored(p, stats),
+        ignored: (p: string, stats?: fs.Stats) => this.filters.chokidarIgnored(p, stats),
       });
       w.on('add', (p: string, st?: fs.Stats) => this.onEvent(p, st));
       w.on('change', (p: string, st?: fs.Stats) => this.onEvent(p, st));
@@ -762,10 +601,8 @@ export class FolderWatcher extends EventEmitter {
     const w = this.watcher;
     this.watcher = null;
     this.rootId = null;
-    this.dirtyDirs.clear();
-    if (this.settleTimer) clearTimeout(this.settleTimer);
-    this.settleTimer = null;
-    this.pending.clear();
+    this.settler.clear();
+    this.gate.clear();
     this.emptyWaiting.clear();
     this.present.clear();
     if (w) await w.close().catch(() => undefined);
@@ -807,66 +644,14 @@ export class FolderWatcher extends EventEmitter {
     const rel = this.rel(watchedPath);
     if (rel.startsWith('..')) return;
     // chokidar watches folders and files; activity on a watched file marks its folder.
-    const isFile = rel !== '' && (this.present.has(rel) || this.pending.has(rel) || (evPath !== null && path.basename(watchedPath) === evPath));
-    const dir = isFile ? (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '') : rel;
-    const now = Date.now();
-    if (this.dirtyDirs.size === 0) this.firstDirtyAt = now;
-    this.dirtyDirs.add(dir);
-    this.lastRawAt = now;
-    this.armSettle();
-  }
-
-  private armSettle(): void {
-    if (this.settleTimer || this.settling || this.closed || this.dirtyDirs.size === 0) return;
-    this.settleTimer = setTimeout(() => {
-      this.settleTimer = null;
-      const now = Date.now();
-      // Wait for a quiet moment (200 ms), but never longer than 1 s after the first activity.
-      if (now - this.lastRawAt < SETTLE_QUIET_MS && now - this.firstDirtyAt < SETTLE_MAX_WAIT_MS) return this.armSettle();
-      void this.settle();
-    }, SETTLE_QUIET_MS);
-  }
-
-  private async settle(): Promise<void> {
-    if (this.settling || this.closed) return;
-    this.settling = true;
-    const dirs = [...this.dirtyDirs];
-    this.dirtyDirs.clear();
-    try {
-      const unknown: string[] = [];
-      for (const relDir of dirs) {
-        let entries: fs.Dirent[];
-        try {
-          entries = await fs.promises.readdir(relDir ? this.fullPath(relDir) : this.folder, { withFileTypes: true });
-        } catch {
-          continue; // gone: the probe / the next rescan deal with it
-        }
-        for (const d of entries) {
-          const rel = relDir ? `${relDir}/${d.name}` : d.name;
-          if (this.present.has(rel) || this.pending.has(rel) || this.checking.has(rel)) continue;
-          if ((d.isFile() || d.isSymbolicLink()) && !this.fileIgnored(rel)) unknown.push(rel);
-        }
-      }
-      await mapLimit(unknown, this.statConcurrency, async (rel) => {
-        try {
-          const st = await fs.promises.stat(this.fullPath(rel));
-          if (st.isFile() && !this.closed) this.observe(rel, st.size, st.mtimeMs, 'event');
-        } catch {
-          // vanished
-        }
-      });
-    } catch (err) {
-      this.reportProblem(err);
-    } finally {
-      this.settling = false;
-    }
-    this.armSettle();
+    const isFile = rel !== '' && (this.present.has(rel) || this.gate.isPending(rel) || (evPath !== null && path.basename(watchedPath) === evPath));
+    this.settler.mark(isFile ? (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '') : rel);
   }
 
   private onUnlink(abs: string): void {
     if (this.closed || this.eventsPaused) return;
     const rel = this.rel(abs);
-    this.pending.delete(rel);
+    this.gate.delete(rel);
     this.emptyWaiting.delete(rel);
     this.present.delete(rel);
     this.statusChanged();
@@ -876,18 +661,8 @@ export class FolderWatcher extends EventEmitter {
   private observe(rel: string, size: number, mtimeMs: number, source: 'event' | ScanKind): void {
     if (this.closed || !this.ledger) return;
     this.present.add(rel);
-    const p = this.pending.get(rel);
-    if (p) {
-      if (p.size !== size || p.mtimeMs !== mtimeMs) {
-        this.pending.delete(rel);
-        this.pending.set(rel, { size, mtimeMs, checkAt: Date.now() + this.stabilityMs });
-      }
-      return;
-    }
-    if (this.checking.has(rel)) {
-      this.dirty.add(rel);
-      return;
-    }
+    // Already in the gate: a change starts its window again.
+    if (this.gate.seen(rel, size, mtimeMs)) return;
     const entry = this.ledger.get(rel);
     if (entry && entry.size === size && entry.mtimeMs === mtimeMs) {
       if (entry.state === 'acked' && source !== 'event') void this.retryPostAction(rel);
@@ -901,8 +676,7 @@ export class FolderWatcher extends EventEmitter {
     if (source === 'rescan' && this.mode === 'events' && (!entry || entry.size !== size || entry.mtimeMs !== mtimeMs)) {
       this.counts.recovered++;
     }
-    this.pending.set(rel, { size, mtimeMs, checkAt: Date.now() + this.stabilityMs });
-    this.armGate();
+    this.gate.add(rel, size, mtimeMs);
     this.statusChanged();
   }
 
@@ -927,52 +701,24 @@ export class FolderWatcher extends EventEmitter {
 
   private async doScan(kind: ScanKind): Promise<void> {
     const scanStartedAt = Date.now();
-    const files: string[] = [];
-    const dirs: string[] = [''];
-    while (dirs.length) {
-      const relDir = dirs.pop() as string;
-      let entries: fs.Dirent[];
-      try {
-        entries = await fs.promises.readdir(relDir ? this.fullPath(relDir) : this.folder, { withFileTypes: true });
-      } catch (err) {
-        const code = errCode(err);
-        if (relDir === '') {
-          // The folder itself is gone or unreadable: the probe decides what that means.
-          if (code === 'ENOENT' || code === 'ENOTDIR') void this.probeRoot();
-          else this.reportProblem(new LabError('UNAVAILABLE', 'folder.cannotList', { folder: this.folder, reason: errText(err) }, { cause: err }));
-          return;
-        }
-        if (code !== 'ENOENT') {
-          this.reportProblem(new LabError('UNAVAILABLE', 'folder.cannotList', { folder: this.fullPath(relDir), reason: errText(err) }, { cause: err }));
-        }
-        continue;
-      }
-      for (const d of entries) {
-        const rel = relDir ? `${relDir}/${d.name}` : d.name;
-        if (d.isDirectory()) {
-          if (this.recursive && !this.dirIgnored(rel)) dirs.push(rel);
-        } else if ((d.isFile() || d.isSymbolicLink()) && !this.fileIgnored(rel)) {
-          files.push(rel);
-        }
-      }
-      if (this.closed) return;
-    }
-    const found = new Map<string, { size: number; mtimeMs: number }>();
-    await mapLimit(files, this.statConcurrency, async (rel) => {
-      try {
-        const st = await fs.promises.stat(this.fullPath(rel));
-        if (st.isFile()) found.set(rel, { size: st.size, mtimeMs: st.mtimeMs });
-      } catch {
-        // vanished between readdir and stat
-      }
+    const found = await takeInventory({
+      folder: this.folder,
+      recursive: this.recursive,
+      filters: this.filters,
+      statConcurrency: this.statConcurrency,
+      fullPath: (rel) => this.fullPath(rel),
+      isClosed: () => this.closed,
+      onProblem: (err) => this.reportProblem(err),
+      onRootGone: () => void this.probeRoot(),
     });
-    if (this.closed || !this.ledger) return;
+    if (!found || this.closed || !this.ledger) return;
+    if (kind === 'initial')    if (this.closed || !this.ledger) return;
     if (kind === 'initial') this.initialScanDone = true;
 
     for (const [rel, s] of found) this.observe(rel, s.size, s.mtimeMs, kind);
 
     // Forget what is no longer there.
-    for (const rel of [...this.present]) if (!found.has(rel) && !this.pending.has(rel) && !this.checking.has(rel)) this.present.delete(rel);
+    for (const rel of [...this.present]) if (!found.has(rel) && !this.gate.isPending(rel) && !this.gate.isChecking(rel)) this.present.delete(rel);
     // Pending files are left to the gate: it drops those that vanished (a file reported by an
     // event while this scan ran is not in `found`, and must not be forgotten).
     for (const rel of [...this.emptyWaiting.keys()]) if (!found.has(rel)) this.emptyWaiting.delete(rel);
@@ -997,77 +743,6 @@ export class FolderWatcher extends EventEmitter {
       } else this.forget(rel, e);
     }
     this.statusChanged();
-  }
-
-  // ---------------------------------------------------------------- stability gate
-
-  private armGate(): void {
-    if (this.gateTimer || this.gateRunning || this.closed) return;
-    const first = this.pending.values().next();
-    if (first.done) return;
-    const delay = Math.max(0, first.value.checkAt - Date.now());
-    this.gateTimer = setTimeout(() => {
-      this.gateTimer = null;
-      void this.runGate();
-    }, delay);
-  }
-
-  private async runGate(): Promise<void> {
-    if (this.closed) return;
-    this.gateRunning = true;
-    try {
-      // Take every file that is due (plus a few ms, to batch the stats of a burst).
-      const horizon = Date.now() + 15;
-      const due: Array<[string, Pending]> = [];
-      for (const [rel, p] of this.pending) {
-        if (p.checkAt > horizon) break;
-        due.push([rel, p]);
-      }
-      for (const [rel] of due) {
-        this.pending.delete(rel);
-        this.checking.add(rel);
-      }
-      await mapLimit(due, this.statConcurrency, async ([rel, p]) => {
-        try {
-          await this.checkStable(rel, p);
-        } finally {
-          this.checking.delete(rel);
-          this.dirty.delete(rel);
-        }
-      });
-    } catch (err) {
-      this.reportProblem(err);
-    } finally {
-      this.gateRunning = false;
-    }
-    this.armGate();
-    this.statusChanged();
-  }
-
-  private async checkStable(rel: string, p: Pending): Promise<void> {
-    let st: fs.Stats;
-    try {
-      st = await fs.promises.stat(this.fullPath(rel));
-    } catch (err) {
-      if (this.closed) return;
-      if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') {
-        this.present.delete(rel);
-      } else {
-        // e.g. EBUSY / EACCES while an instrument holds it: look again after another window.
-        this.pending.set(rel, { ...p, checkAt: Date.now() + this.stabilityMs });
-      }
-      return;
-    }
-    if (this.closed || !st.isFile()) return;
-    if (this.dirty.has(rel) || st.size !== p.size || st.mtimeMs !== p.mtimeMs) {
-      this.pending.set(rel, { size: st.size, mtimeMs: st.mtimeMs, checkAt: Date.now() + this.stabilityMs });
-      return;
-    }
-    if (st.size === 0 && !this.emitEmptyFiles) {
-      this.emptyWaiting.set(rel, st.mtimeMs);
-      return;
-    }
-    this.emitFile(rel, st.size, st.mtimeMs);
   }
 
   private emitFile(rel: string, size: number, mtimeMs: number): void {
@@ -1195,21 +870,5 @@ export class FolderWatcher extends EventEmitter {
     if (this.statusTimer) clearTimeout(this.statusTimer);
     this.statusTimer = null;
     if (!this.closed) this.emit('status', this.getStatus());
-  }
-}
-
-function num(name: string, v: unknown, dflt: number, min: number): number {
-  if (v === undefined || v === null || v === '') return dflt;
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n) || n < min) throw badInput('folder.badNumber', { setting: name, min, value: String(v) });
-  return n;
-}
-
-/** An include/exclude glob, or a clear error naming the pattern (e.g. a reversed range `[z-a]`). */
-function compilePattern(pattern: string): CompiledPattern {
-  try {
-    return compileGlob(pattern);
-  } catch (err) {
-    throw badInput('folder.badPattern', { pattern, reason: errText(err) });
   }
 }
