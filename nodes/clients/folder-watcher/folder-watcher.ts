@@ -15,6 +15,11 @@
  *
  * Usable without Node-RED: `new FolderWatcher(opts)`, listen to `file` / `status` / `error`,
  * `await start()`, `await ack(file)`, `await close()`.
+ *
+ * This file coordinates: it keeps the folder's lifecycle (probe, events backend, scans) and the
+ * status, and hands on to its parts — options.ts (settings), filters.ts (include/exclude/temp),
+ * scanner.ts (inventory listing, raw-activity settle), stability-gate.ts, journeys.ts (ledger,
+ * acks, retries, dead-letters, history) with post-action.ts and move.ts.
  */
 import { EventEmitter } from 'events';
 import * as fs from 'fs';
@@ -22,33 +27,20 @@ import * as path from 'path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { badInput, LabError } from '../../lib/http/errors';
 import { WatchFilters } from './filters';
-import { Ledger, LedgerEntry } from './ledger';
-import { destinationFolder, moveInto } from './move';
+import { Journeys } from './journeys';
+import type { LedgerEntry } from './ledger';
+import { resolveOptions } from './options';
 import { RawActivitySettler, takeInventory } from './scanner';
 import { StabilityGate } from './stability-gate';
-import {
-  afterFailure,
-  afterSend,
-  DEFAULT_RETRY_POLICY,
-  FailureReason,
-  JourneyHistory,
-  journeyEvents,
-  JourneySteps,
-  RetryPolicy,
-} from '../../lib/journey';
+import { FailureReason, JourneyHistory, JourneySteps, RetryPolicy } from '../../lib/journey';
 import {
   AckResult,
   errCode,
   errText,
-  fileId,
   FileRef,
   FolderWatcherOptions,
   fullPathOf,
-  isAbsoluteAnywhere,
-  isUncPath,
   JourneyHistoryRecord,
-  mapLimit,
-  num,
   PostAction,
   relPath,
   ScanKind,
@@ -83,10 +75,8 @@ export class FolderWatcher extends EventEmitter {
   private readonly gate: StabilityGate;
   private readonly settler: RawActivitySettler;
   private readonly statConcurrency: number;
-  private readonly ledgerFile: string | undefined;
-  private readonly history: JourneyHistory<JourneyHistoryRecord> | null;
+  private readonly journeyLog: Journeys;
 
-  private ledger: Ledger | null = null;
   private phase: WatcherPhase = 'starting';
   private started = false;
   private closed = false;
@@ -95,10 +85,6 @@ export class FolderWatcher extends EventEmitter {
   private readonly emptyWaiting = new Map<string, number>();
   /** Files in the folder, as last seen. */
   private readonly present = new Set<string>();
-  /** Sent-but-unacknowledged (or failed) files from before a restart: send them again. */
-  private readonly reemit = new Set<string>();
-  /** Post-actions running, by relative path. */
-  private readonly postRunning = new Set<string>();
 
   private watcher: FSWatcher | null = null;
   private eventsPaused = false;
@@ -106,87 +92,58 @@ export class FolderWatcher extends EventEmitter {
   private probeTimer: NodeJS.Timeout | null = null;
   private scanTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryTimerAt = 0;
-  private pruneTimer: NodeJS.Timeout | null = null;
   private probing: Promise<void> | null = null;
   private scanning: Promise<void> | null = null;
   private scanQueued: ScanKind | null = null;
   private initialScanDone = false;
 
-  private counts = { emitted: 0, done: 0, failed: 0, recovered: 0, errors: 0 };
+  private counts = { recovered: 0, errors: 0 };
   private lastProblem: Error | undefined;
 
   constructor(opts: FolderWatcherOptions) {
     super();
-    const folder = typeof opts.folder === 'string' ? opts.folder.trim() : '';
-    if (!folder) throw badInput('folder.notSet');
-    if (folder.includes('\0')) throw badInput('folder.nulCharacter');
-    if (/\$\{[^}]*\}/.test(folder)) throw badInput('folder.unresolvedEnv', { folder });
-    if (!isAbsoluteAnywhere(folder)) throw badInput('folder.notAbsolute', { folder });
-    this.folder = isUncPath(folder) || !path.isAbsolute(folder) ? folder : path.resolve(folder);
-
-    const mode = opts.mode ?? 'auto';
-    if (mode !== 'events' && mode !== 'poll' && mode !== 'auto') throw badInput('folder.badMode', { value: String(mode) });
-    this.mode = mode === 'auto' ? (isUncPath(this.folder) ? 'poll' : 'events') : mode;
-    this.recursive = !!opts.recursive;
-    this.stabilityMs = num('stabilityMs', opts.stabilityMs, 5000, 0);
-    this.pollIntervalMs = num('pollIntervalMs', opts.pollIntervalMs, 15000, 50);
-    this.rescanIntervalMs = num('rescanIntervalMs', opts.rescanIntervalMs, 60000, 0);
-    this.folderProbeMs = num('folderProbeMs', opts.folderProbeMs, 3000, 20);
-    this.statConcurrency = Math.max(1, Math.floor(num('statConcurrency', opts.statConcurrency, 32, 1)));
-    this.emitEmptyFiles = !!opts.emitEmptyFiles;
-    this.ledgerFile = opts.ledgerFile;
-
-    this.filters = new WatchFilters({
-      folder: this.folder,
-      recursive: this.recursive,
-      include: opts.include,
-      exclude: opts.exclude,
-      ignoreTempFiles: opts.ignoreTempFiles,
-    });
-
-    const post = opts.postAction ?? 'none';
-    if (post !== 'none' && post !== 'move' && post !== 'delete') throw badInput('folder.badPostAction', { value: String(post) });
-    this.postAction = post;
-    const ignoredInside = (relPosix: string) => {
-      // Inside the watched tree: allowed only where the watcher will never look.
-      const segs = relPosix.split('/');
-      return !this.recursive || segs.some((_, i) => this.filters.dirIgnored(segs.slice(0, i + 1).join('/')));
-    };
-    this.archiveFolder =
-      post === 'move'
-        ? destinationFolder(
-            opts.archiveFolder,
-            this.folder,
-            { notSet: 'folder.archiveNotSet', unresolved: 'folder.archiveUnresolvedEnv', notAbsolute: 'folder.archiveNotAbsolute', isWatched: 'folder.archiveIsWatched', inside: 'folder.archiveInside' },
-            ignoredInside,
-          )
-        : undefined;
-    this.failedFolder =
-      opts.failedFolder !== undefined && opts.failedFolder.trim() !== ''
-        ? destinationFolder(
-            opts.failedFolder,
-            this.folder,
-            { notSet: 'folder.failedNotSet', unresolved: 'folder.failedUnresolvedEnv', notAbsolute: 'folder.failedNotAbsolute', isWatched: 'folder.failedIsWatched', inside: 'folder.failedInside' },
-            ignoredInside,
-          )
-        : undefined;
-    const r = opts.retry ?? {};
-    this.retryPolicy = {
-      baseMs: num('retry.baseMs', r.baseMs, DEFAULT_RETRY_POLICY.baseMs, 1),
-      maxMs: num('retry.maxMs', r.maxMs, DEFAULT_RETRY_POLICY.maxMs, 1),
-      giveUpAfterMs: num('retry.giveUpAfterMs', r.giveUpAfterMs, DEFAULT_RETRY_POLICY.giveUpAfterMs, 0),
-    };
-    const retentionMs = num('retentionMs', opts.retentionMs, 30 * 24 * 3600_000, 0);
-    this.history = opts.historyDir ? new JourneyHistory<JourneyHistoryRecord>(opts.historyDir, 'journeys', retentionMs) : null;
+    const o = resolveOptions(opts);
+    this.folder = o.folder;
+    this.mode = o.mode;
+    this.recursive = o.recursive;
+    this.stabilityMs = o.stabilityMs;
+    this.pollIntervalMs = o.pollIntervalMs;
+    this.rescanIntervalMs = o.rescanIntervalMs;
+    this.folderProbeMs = o.folderProbeMs;
+    this.statConcurrency = o.statConcurrency;
+    this.emitEmptyFiles = o.emitEmptyFiles;
+    this.filters = o.filters;
+    this.postAction = o.postAction;
+    this.archiveFolder = o.archiveFolder;
+    this.failedFolder = o.failedFolder;
+    this.retryPolicy = o.retryPolicy;
+    this.journeyLog = new Journeys(
+      {
+        folder: this.folder,
+        ledgerFile: opts.ledgerFile,
+        postAction: this.postAction,
+        archiveFolder: this.archiveFolder,
+        failedFolder: this.failedFolder,
+        retryPolicy: this.retryPolicy,
+        history: opts.historyDir ? new JourneyHistory<JourneyHistoryRecord>(opts.historyDir, 'journeys', o.retentionMs) : null,
+        statConcurrency: this.statConcurrency,
+      },
+      {
+        send: (file) => this.emit('file', file),
+        changed: (rel, size, mtimeMs) => this.observe(rel, size, mtimeMs, 'rescan'),
+        movedAway: (rel) => this.present.delete(rel),
+        back: (rel) => this.present.add(rel),
+        statusChanged: () => this.statusChanged(),
+        problem: (err) => this.reportProblem(err),
+      },
+    );
 
     this.gate = new StabilityGate({
       stabilityMs: this.stabilityMs,
       statConcurrency: this.statConcurrency,
       emitEmptyFiles: this.emitEmptyFiles,
       fullPath: (rel) => this.fullPath(rel),
-      onStable: (rel, size, mtimeMs) => this.emitFile(rel, size, mtimeMs),
+      onStable: (rel, size, mtimeMs) => this.journeyLog.send(rel, size, mtimeMs),
       onVanished: (rel) => this.present.delete(rel),
       onEmptyHeldStill: (rel, mtimeMs) => this.emptyWaiting.set(rel, mtimeMs),
       onChecked: () => this.statusChanged(),
@@ -209,16 +166,7 @@ export class FolderWatcher extends EventEmitter {
   async start(): Promise<void> {
     if (this.started) throw new Error('FolderWatcher already started');
     this.started = true;
-    this.ledger = new Ledger(this.ledgerFile, this.folder);
-    // Sent but never acknowledged (a crash or a redeploy): send again. Dead-lettered files stay
-    // dead-lettered across restarts; retrying ones keep their schedule.
-    for (const [rel, e] of this.ledger.entries()) if (e.state === 'emitted') this.reemit.add(rel);
-    this.armRetryTimer();
-    if (this.history) {
-      this.history.prune();
-      this.pruneTimer = setInterval(() => this.history?.prune(), 6 * 3600_000);
-      this.pruneTimer.unref();
-    }
+    this.journeyLog.open();
     this.probeTimer = setInterval(() => void this.probeRoot(), this.folderProbeMs);
     await this.probeRoot();
   }
@@ -229,16 +177,16 @@ export class FolderWatcher extends EventEmitter {
     this.closed = true;
     this.gate.close();
     this.settler.close();
-    for (const t of [this.statusTimer, this.retryTimer]) if (t) clearTimeout(t);
-    for (const t of [this.probeTimer, this.scanTimer, this.pruneTimer]) if (t) clearInterval(t);
-    this.statusTimer = this.probeTimer = this.scanTimer = this.retryTimer = this.pruneTimer = null;
+    this.journeyLog.stop();
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    for (const t of [this.probeTimer, this.scanTimer]) if (t) clearInterval(t);
+    this.statusTimer = this.probeTimer = this.scanTimer = null;
     const w = this.watcher;
     this.watcher = null;
     if (w) await w.close().catch(() => undefined);
     // Let a scan or post-action in flight finish its current step before the ledger closes.
     await Promise.allSettled([this.scanning, this.probing]);
-    this.ledger?.close();
-    this.history?.close();
+    this.journeyLog.close();
     this.phase = 'closed';
     this.emit('status', this.getStatus());
   }
@@ -262,201 +210,35 @@ export class FolderWatcher extends EventEmitter {
    * stays acknowledged and the action is retried at the next rescan and after a restart).
    */
   async ack(ref: FileRef, result: { ok?: boolean; failure?: FailureReason; error?: string } = {}): Promise<AckResult> {
-    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
-    const rel = this.resolveRef(ref);
-    const full = this.fullPath(rel);
-    const entry = this.ledger.get(rel);
-    const base = { relativePath: rel, path: full };
-    if (!entry) return { outcome: 'unknown', ...base };
-    if (ref.id && ref.id !== entry.id) return { outcome: 'stale', ...base };
-    if (result.ok === false) {
-      if (entry.state === 'done' || entry.state === 'acked') return { outcome: 'already-done', ...base };
-      // A late report about an attempt that a newer one has replaced says nothing about the newer one.
-      if (ref.attempt !== undefined && ref.attempt < entry.emitCount && entry.state === 'emitted') return { outcome: 'stale', ...base };
-      const reason = result.failure ?? { code: 'FAILED', message: result.error ?? 'reported as failed', at: Date.now() };
-      const decision = afterFailure(entry, reason, this.retryPolicy);
-      let record = decision.record;
-      this.reemit.delete(rel);
-      this.counts.failed++;
-      if (record.state === 'failed' && this.failedFolder) {
-        try {
-          record = { ...record, failedTo: await moveInto(this.failedFolder, rel, full) };
-          this.present.delete(rel);
-        } catch (err) {
-          this.reportProblem(err); // dead-lettered in place; the reason is kept all the same
-        }
-      }
-      this.ledger.set(rel, record);
-      if (record.state === 'retrying') this.armRetryTimer();
-      this.statusChanged();
-      return record.state === 'retrying'
-        ? { outcome: 'retrying', ...base, nextAttemptAt: record.nextAttemptAt }
-        : { outcome: 'failed', ...base, failedTo: record.failedTo };
-    }
-    if (entry.state === 'done') return { outcome: 'already-done', ...base, archivedTo: entry.archivedTo };
-    if (entry.state !== 'acked') {
-      this.ledger.set(rel, { ...entry, state: 'acked', ackedAt: Date.now(), nextAttemptAt: undefined });
-      this.reemit.delete(rel);
-    }
-    const r = await this.runPostAction(rel);
-    this.statusChanged();
-    return { outcome: 'done', ...base, ...r };
+    return this.journeyLog.ack(ref, result);
   }
 
   /**
    * Sends a retrying or dead-lettered file again now, as a new attempt (a file moved to the failed
    * folder is moved back first). `unknown` when there is no such file; `already-done` for a done one.
    */
-  async retry(ref: FileRef | string): Promise<AckResult> {
-    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
-    const found = this.find(ref);
-    if (!found) return { outcome: 'unknown', relativePath: '', path: typeof ref === 'string' ? ref : ref.path ?? ref.relativePath ?? '' };
-    const [rel, entry] = found;
-    const full = this.fullPath(rel);
-    const base = { relativePath: rel, path: full };
-    if (entry.state === 'done' || entry.state === 'acked') return { outcome: 'already-done', ...base };
-    if (entry.state === 'emitted') return { outcome: 'retrying', ...base };
-    if (entry.failedTo) {
-      try {
-        await fs.promises.mkdir(path.dirname(full), { recursive: true });
-        await fs.promises.rename(entry.failedTo, full);
-      } catch (err) {
-        throw new LabError('UNAVAILABLE', 'folder.cannotMoveTo', { file: entry.failedTo, target: full, reason: errText(err) }, { cause: err });
-      }
-    }
-    let st: fs.Stats;
-    try {
-      st = await fs.promises.stat(full);
-    } catch {
-      this.forget(rel, entry);
-      return { outcome: 'unknown', ...base };
-    }
-    // The file's mtime survives a rename, so its identity (and its journals' records) carry over.
-    // A person's retry starts a fresh retry window.
-    this.ledger.set(rel, { ...entry, failedTo: undefined, firstFailureAt: undefined, mtimeMs: st.mtimeMs, size: st.size });
-    this.present.add(rel);
-    this.emitFile(rel, st.size, st.mtimeMs);
-    this.statusChanged();
-    return { outcome: 'retrying', ...base, nextAttemptAt: Date.now() };
+  retry(ref: FileRef | string): Promise<AckResult> {
+    return this.journeyLog.retry(ref);
   }
 
   /** Marks a file done by hand (`by`: who), without processing it; it is not sent again. */
-  async skip(ref: FileRef | string, by: string): Promise<AckResult> {
-    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
-    const found = this.find(ref);
-    if (!found) return { outcome: 'unknown', relativePath: '', path: typeof ref === 'string' ? ref : ref.path ?? ref.relativePath ?? '' };
-    const [rel, entry] = found;
-    const base = { relativePath: rel, path: this.fullPath(rel) };
-    if (entry.state === 'done') return { outcome: 'already-done', ...base };
-    const now = Date.now();
-    const record: LedgerEntry = { ...entry, state: 'done', doneAt: now, nextAttemptAt: undefined, skipped: { by, at: now } };
-    this.ledger.set(rel, record);
-    this.reemit.delete(rel);
-    this.finished(rel, record);
-    this.statusChanged();
-    return { outcome: 'done', ...base };
+  skip(ref: FileRef | string, by: string): Promise<AckResult> {
+    return this.journeyLog.skip(ref, by);
   }
 
   /** Adds what a node did (blob, processor, task) to a live journey, by its id. */
   note(journeyId: string, steps: JourneySteps): void {
-    if (!this.ledger || this.closed) return;
-    const rel = this.ledger.relOf(journeyId);
-    const entry = rel === undefined ? undefined : this.ledger.get(rel);
-    if (!entry || rel === undefined) return;
-    this.ledger.set(rel, { ...entry, steps: { ...entry.steps, ...steps } });
+    this.journeyLog.note(journeyId, steps);
   }
 
   /** Every live journey (files on their way, retrying, dead-lettered, done and still present). */
   *journeys(): IterableIterator<[string, LedgerEntry]> {
-    if (this.ledger && !this.closed) yield* this.ledger.entries();
+    yield* this.journeyLog.live();
   }
 
   /** Finished journeys kept for the retention period, newest first. */
   *finishedJourneys(): IterableIterator<JourneyHistoryRecord> {
-    if (this.history) yield* this.history.newestFirst();
-  }
-
-  /** A live journey by its id, path or relative path. */
-  private find(ref: FileRef | string): [string, LedgerEntry] | undefined {
-    if (!this.ledger) return undefined;
-    if (typeof ref === 'string') {
-      const byId = this.ledger.relOf(ref);
-      if (byId !== undefined) return [byId, this.ledger.get(byId) as LedgerEntry];
-      ref = isAbsoluteAnywhere(ref) ? { path: ref } : { relativePath: ref };
-    }
-    if (ref.id && !ref.path && !ref.relativePath) {
-      const r = this.ledger.relOf(ref.id);
-      return r === undefined ? undefined : [r, this.ledger.get(r) as LedgerEntry];
-    }
-    let rel: string;
-    try {
-      rel = this.resolveRef(ref);
-    } catch {
-      // a path in the failed folder names the file too
-      const p = ref.path ? path.resolve(ref.path) : undefined;
-      for (const [r, e] of this.ledger.entries()) if (p && e.failedTo && path.resolve(e.failedTo) === p) return [r, e];
-      return undefined;
-    }
-    const entry = this.ledger.get(rel);
-    return entry ? [rel, entry] : undefined;
-  }
-
-  // ---------------------------------------------------------------- retries
-
-  /** One timer for the earliest due retry. */
-  private armRetryTimer(): void {
-    if (this.closed || !this.ledger) return;
-    let next = Infinity;
-    for (const [, e] of this.ledger.entries()) if (e.state === 'retrying' && (e.nextAttemptAt ?? 0) < next) next = e.nextAttemptAt ?? 0;
-    if (next === Infinity) return;
-    if (this.retryTimer && this.retryTimerAt <= next) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimerAt = next;
-    // setTimeout holds at most ~24.8 days; a later retry is re-armed when this one fires.
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.runRetries();
-    }, Math.min(Math.max(0, next - Date.now()), 2 ** 31 - 1));
-  }
-
-  private async runRetries(): Promise<void> {
-    if (this.closed || !this.ledger) return;
-    const now = Date.now();
-    const due: Array<[string, LedgerEntry]> = [];
-    for (const [rel, e] of this.ledger.entries()) if (e.state === 'retrying' && (e.nextAttemptAt ?? 0) <= now) due.push([rel, e]);
-    await mapLimit(due, this.statConcurrency, async ([rel, e]) => {
-      let st: fs.Stats | null = null;
-      try {
-        st = await fs.promises.stat(this.fullPath(rel));
-      } catch {
-        st = null;
-      }
-      if (this.closed || this.ledger?.get(rel) !== e) return;
-      if (!st || !st.isFile()) {
-        this.forget(rel, e); // removed by someone: nothing left to send
-      } else if (st.size === e.size && st.mtimeMs === e.mtimeMs) {
-        this.emitFile(rel, st.size, st.mtimeMs);
-      } else {
-        // New content: it goes through the stability gate as a new version, with a new journey.
-        this.observe(rel, st.size, st.mtimeMs, 'rescan');
-      }
-    });
-    this.armRetryTimer();
-    this.statusChanged();
-  }
-
-  /** Ends a live journey that did not reach done (its file went away): kept in the history. */
-  private forget(rel: string, e: LedgerEntry): void {
-    this.ledger?.delete(rel);
-    this.reemit.delete(rel);
-    this.history?.append({ ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder, gone: Date.now() });
-  }
-
-  /** A journey reached done: kept in the history, announced so nodes can drop per-file state. */
-  private finished(rel: string, e: LedgerEntry): void {
-    this.history?.append({ ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder });
-    this.counts.done++;
-    journeyEvents.emit('finished', e.id);
+    yield* this.journeyLog.finished();
   }
 
   /** Test/diagnostic hook: while paused, file-system events are dropped (rescans still run). */
@@ -466,20 +248,11 @@ export class FolderWatcher extends EventEmitter {
 
   /** The ledger's record for a file (relative path), for diagnostics. */
   ledgerEntry(relativePath: string): LedgerEntry | undefined {
-    return this.ledger?.get(relativePath);
+    return this.journeyLog.get(relativePath);
   }
 
   getStatus(): WatcherStatus {
-    let awaitingAck = 0;
-    let retrying = 0;
-    let deadLettered = 0;
-    if (this.ledger && !this.closed) {
-      for (const [, e] of this.ledger.entries()) {
-        if (e.state === 'emitted') awaitingAck++;
-        else if (e.state === 'retrying') retrying++;
-        else if (e.state === 'failed') deadLettered++;
-      }
-    }
+    const { awaitingAck, retrying, deadLettered } = this.journeyLog.summary();
     return {
       phase: this.phase,
       folder: this.folder,
@@ -489,12 +262,13 @@ export class FolderWatcher extends EventEmitter {
       awaitingAck,
       retrying,
       deadLettered,
+      ...this.journeyLog.counts,
       ...this.counts,
       lastProblem: this.lastProblem,
     };
   }
 
-  // ---------------------------------------------------------------- filters
+  // ---------------------------------------------------------------- paths
 
   private rel(abs: string): string {
     return relPath(this.folder, abs);
@@ -502,20 +276,6 @@ export class FolderWatcher extends EventEmitter {
 
   private fullPath(rel: string): string {
     return fullPathOf(this.folder, rel);
-  }
-
-  private resolveRef(ref: FileRef): string {
-    if (ref.relativePath && typeof ref.relativePath === 'string') {
-      const rel = ref.relativePath.replace(/\\/g, '/');
-      if (rel.split('/').includes('..') || isAbsoluteAnywhere(rel)) throw badInput('folder.refOutside', { path: rel });
-      return rel;
-    }
-    if (ref.path && typeof ref.path === 'string') {
-      const rel = this.rel(path.resolve(ref.path));
-      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw badInput('folder.refNotInside', { file: ref.path, folder: this.folder });
-      return rel;
-    }
-    throw badInput('folder.refNoFile');
   }
 
   // ---------------------------------------------------------------- folder lifecycle
@@ -659,14 +419,14 @@ export class FolderWatcher extends EventEmitter {
 
   /** A file was seen with this size and mtime (event or scan): gate it if it is new or changed. */
   private observe(rel: string, size: number, mtimeMs: number, source: 'event' | ScanKind): void {
-    if (this.closed || !this.ledger) return;
+    if (this.closed || !this.journeyLog.isOpen) return;
     this.present.add(rel);
     // Already in the gate: a change starts its window again.
     if (this.gate.seen(rel, size, mtimeMs)) return;
-    const entry = this.ledger.get(rel);
+    const entry = this.journeyLog.get(rel);
     if (entry && entry.size === size && entry.mtimeMs === mtimeMs) {
-      if (entry.state === 'acked' && source !== 'event') void this.retryPostAction(rel);
-      if (!this.reemit.has(rel)) return;
+      if (entry.state === 'acked' && source !== 'event') void this.journeyLog.retryPostAction(rel);
+      if (!this.journeyLog.awaitsResend(rel)) return;
     }
     const emptyMtime = this.emptyWaiting.get(rel);
     if (emptyMtime !== undefined) {
@@ -711,8 +471,7 @@ export class FolderWatcher extends EventEmitter {
       onProblem: (err) => this.reportProblem(err),
       onRootGone: () => void this.probeRoot(),
     });
-    if (!found || this.closed || !this.ledger) return;
-    if (kind === 'initial')    if (this.closed || !this.ledger) return;
+    if (!found || this.closed || !this.journeyLog.isOpen) return;
     if (kind === 'initial') this.initialScanDone = true;
 
     for (const [rel, s] of found) this.observe(rel, s.size, s.mtimeMs, kind);
@@ -722,113 +481,8 @@ export class FolderWatcher extends EventEmitter {
     // Pending files are left to the gate: it drops those that vanished (a file reported by an
     // event while this scan ran is not in `found`, and must not be forgotten).
     for (const rel of [...this.emptyWaiting.keys()]) if (!found.has(rel)) this.emptyWaiting.delete(rel);
-    const gone: string[] = [];
-    for (const [rel, e] of this.ledger.entries()) {
-      if (found.has(rel) || this.postRunning.has(rel)) continue;
-      // Changed while this scan ran (the listing may predate the file): decide next time.
-      if (Math.max(e.emittedAt, e.ackedAt ?? 0, e.doneAt ?? 0) >= scanStartedAt) continue;
-      // A sent-but-unacknowledged file may still be acknowledged (the flow may have moved it
-      // itself); its record is dropped at the next start.
-      if (e.state === 'emitted' && kind !== 'initial') continue;
-      // A dead-letter moved to the failed folder lives on there, until retried or skipped.
-      if (e.failedTo) continue;
-      gone.push(rel);
-    }
-    for (const rel of gone) {
-      const e = this.ledger.get(rel) as LedgerEntry;
-      // A done journey is in the history already; any other ends here, and is kept there too.
-      if (e.state === 'done') {
-        this.ledger.delete(rel);
-        this.reemit.delete(rel);
-      } else this.forget(rel, e);
-    }
+    this.journeyLog.sweep(found, scanStartedAt, kind);
     this.statusChanged();
-  }
-
-  private emitFile(rel: string, size: number, mtimeMs: number): void {
-    if (!this.ledger || this.closed) return;
-    const prev = this.ledger.get(rel);
-    const id = fileId(rel, size, mtimeMs);
-    if (prev && prev.id === id && (prev.state === 'done' || prev.state === 'acked')) return;
-    // Written before it is sent: a crash in between sends it again, never loses it.
-    const record = afterSend(prev, id, size, mtimeMs);
-    this.ledger.set(rel, record);
-    this.reemit.delete(rel);
-    this.counts.emitted++;
-    const file: WatchedFile = {
-      id,
-      path: this.fullPath(rel),
-      relativePath: rel,
-      name: rel.slice(rel.lastIndexOf('/') + 1),
-      size,
-      mtimeMs,
-      deliveryCount: record.emitCount,
-      attempt: record.emitCount,
-    };
-    try {
-      this.emit('file', file);
-    } catch (err) {
-      this.reportProblem(err);
-    }
-  }
-
-  // ---------------------------------------------------------------- post-action
-
-  private async retryPostAction(rel: string): Promise<void> {
-    if (this.postRunning.has(rel)) return;
-    try {
-      await this.runPostAction(rel);
-    } catch (err) {
-      this.reportProblem(err);
-    }
-  }
-
-  /** Runs the post-action for an acknowledged file and records it as done. */
-  private async runPostAction(rel: string): Promise<{ archivedTo?: string; skipped?: string }> {
-    if (this.postRunning.has(rel)) throw new LabError('UNAVAILABLE', 'folder.busy', { file: rel });
-    this.postRunning.add(rel);
-    try {
-      const entry = this.ledger?.get(rel);
-      if (!entry || entry.state !== 'acked') return {};
-      const full = this.fullPath(rel);
-      let skipped: string | undefined;
-      let archivedTo: string | undefined;
-      if (this.postAction !== 'none') {
-        let st: fs.Stats | null = null;
-        try {
-          st = await fs.promises.stat(full);
-        } catch (err) {
-          if (errCode(err) !== 'ENOENT') {
-            const key = this.postAction === 'move' ? 'folder.cannotMove' : 'folder.cannotDelete';
-            throw new LabError('UNAVAILABLE', key, { file: full, reason: errText(err) }, { cause: err });
-          }
-          skipped = 'the file is gone';
-        }
-        if (st && (st.size !== entry.size || st.mtimeMs !== entry.mtimeMs)) {
-          // New content arrived after the ack: leave it; it will be sent as a new version.
-          skipped = 'the file changed after it was sent';
-        } else if (st && this.postAction === 'delete') {
-          await fs.promises.unlink(full).catch((err) => {
-            if (errCode(err) !== 'ENOENT') throw new LabError('UNAVAILABLE', 'folder.cannotDelete', { file: full, reason: errText(err) }, { cause: err });
-          });
-        } else if (st && this.postAction === 'move') {
-          archivedTo = await moveInto(this.archiveFolder as string, rel, full);
-        }
-      }
-      if (this.closed || !this.ledger) return { archivedTo, skipped };
-      const now = this.ledger.get(rel);
-      if (now && now.id === entry.id) {
-        const record: LedgerEntry = { ...now, state: 'done', doneAt: Date.now(), archivedTo };
-        this.ledger.set(rel, record);
-        this.finished(rel, record);
-      }
-      if (this.postAction !== 'none' && !skipped) {
-        this.present.delete(rel);
-      }
-      return { archivedTo, skipped };
-    } finally {
-      this.postRunning.delete(rel);
-    }
   }
 
   // ---------------------------------------------------------------- status
