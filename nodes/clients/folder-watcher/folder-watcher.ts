@@ -15,193 +15,39 @@
  *
  * Usable without Node-RED: `new FolderWatcher(opts)`, listen to `file` / `status` / `error`,
  * `await start()`, `await ack(file)`, `await close()`.
+ *
+ * This file coordinates: it keeps the folder's lifecycle (probe, events backend, scans) and the
+ * status, and hands on to its parts — options.ts (settings), filters.ts (include/exclude/temp),
+ * scanner.ts (inventory listing, raw-activity settle), stability-gate.ts, journeys.ts (ledger,
+ * acks, retries, dead-letters, history) with post-action.ts and move.ts.
  */
 import { EventEmitter } from 'events';
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { badInput, LabError } from '../../lib/http/errors';
-import { compileGlob, CompiledPattern, DEFAULT_TEMP_PATTERNS, matchesAny, parsePatternList } from './glob';
-import { Ledger, LedgerEntry } from './ledger';
-import { destinationFolder, moveInto } from './move';
+import { WatchFilters } from './filters';
+import { Journeys } from './journeys';
+import type { LedgerEntry } from './ledger';
+import { resolveOptions } from './options';
+import { RawActivitySettler, takeInventory } from './scanner';
+import { StabilityGate } from './stability-gate';
+import { FailureReason, JourneyHistory, JourneySteps, RetryPolicy } from '../../lib/journey';
 import {
-  afterFailure,
-  afterSend,
-  DEFAULT_RETRY_POLICY,
-  FailureReason,
-  JourneyHistory,
-  journeyEvents,
-  JourneySteps,
-  RetryPolicy,
-} from '../../lib/journey';
-
-export type WatchMode = 'events' | 'poll' | 'auto';
-export type PostAction = 'none' | 'move' | 'delete';
-
-export interface FolderWatcherOptions {
-  /** Absolute path of the folder to watch (local path or UNC `\\server\share\dir`). */
-  folder: string;
-  /** Comma-separated globs (or an array) a file must match; default `*` (everything). */
-  include?: string | string[];
-  /** Comma-separated globs (or an array) of files or folders to leave alone. */
-  exclude?: string | string[];
-  /** Watch sub-folders too (default false). */
-  recursive?: boolean;
-  /** `events` (fs events), `poll` (readdir+stat every `pollIntervalMs`) or `auto` (poll for UNC). */
-  mode?: WatchMode;
-  /** Poll interval in poll mode; default 15000 ms. */
-  pollIntervalMs?: number;
-  /** Size and mtime must hold still this long before a file is sent; default 5000 ms. */
-  stabilityMs?: number;
-  /** Safety-net rescan in events mode; default 60000 ms, 0 = off. */
-  rescanIntervalMs?: number;
-  /** How often the folder's existence is checked (missing / deleted / re-created); default 3000 ms. */
-  folderProbeMs?: number;
-  /** Ignore temp/lock/system files and dot-files (default true). */
-  ignoreTempFiles?: boolean;
-  /** Send zero-byte files once they held still for the window (default false: wait for content). */
-  emitEmptyFiles?: boolean;
-  /** What to do with a file once it is acknowledged (default `none`). */
-  postAction?: PostAction;
-  /** Absolute path of the archive folder for `postAction: 'move'`. */
-  archiveFolder?: string;
-  /** Journal file for the durable ledger; without one the ledger lives in memory only. */
-  ledgerFile?: string;
-  /** Parallel `stat` calls (default 32). */
-  statConcurrency?: number;
-  /** When a file whose attempt failed transiently is sent again (default 30 s doubling to 30 min, for 24 h). */
-  retry?: Partial<RetryPolicy>;
-  /** Absolute path of a folder dead-lettered files are moved to (default: they stay where they are). */
-  failedFolder?: string;
-  /** Folder for finished journeys (one file per day); without one, finished journeys are not kept. */
-  historyDir?: string;
-  /** How long finished journeys are kept (default 30 days). */
-  retentionMs?: number;
-}
-
-/** What the watcher sends for each complete file. */
-export interface WatchedFile {
-  /** Identifies this version of the file (relative path + size + mtime); used to acknowledge it. */
-  id: string;
-  /** Full path. */
-  path: string;
-  /** Path relative to the watched folder, with `/` separators. */
-  relativePath: string;
-  /** File name. */
-  name: string;
-  size: number;
-  mtimeMs: number;
-  /** 1 on the first send; more when it is sent again (a retry, or after a restart without an ack). */
-  deliveryCount: number;
-  /** The attempt this send starts (1, 2, …): equal to deliveryCount; named for the journey. */
-  attempt: number;
-}
-
-/** A reference to a sent file, as carried by `msg.labwireFile`: any of path / relativePath. */
-export interface FileRef {
-  path?: string;
-  relativePath?: string;
-  id?: string;
-  /** The attempt the message belongs to (`msg.labwireFile.attempt`). */
-  attempt?: number;
-}
-
-/** A journey in the history: the record as it ended, with where the file was. */
-export type JourneyHistoryRecord = LedgerEntry & { relativePath: string; path: string; folder: string; gone?: number };
-
-export interface AckResult {
-  /**
-   * `done`: acknowledged and post-processed. `retrying`: a transient failure; sent again after a
-   * backoff (`nextAttemptAt`). `failed`: dead-lettered (permanent, or transient for too long).
-   * `already-done`: an ack repeated. `stale`: the file changed since that message was sent;
-   * nothing done to it. `unknown`: the ledger has no such file (never sent, or already pruned).
-   */
-  outcome: 'done' | 'retrying' | 'failed' | 'already-done' | 'stale' | 'unknown';
-  /** `retrying`: when the file is sent again (Unix ms). */
-  nextAttemptAt?: number;
-  /** `failed`: where the file was moved (the failed folder), if it was. */
-  failedTo?: string;
-  relativePath: string;
-  path: string;
-  /** Where the file went, for `postAction: 'move'`. */
-  archivedTo?: string;
-  /** Why the post-action was skipped (the file changed or vanished after it was sent). */
-  skipped?: string;
-}
-
-export type WatcherPhase = 'starting' | 'watching' | 'waiting' | 'error' | 'closed';
-
-export interface WatcherStatus {
-  phase: WatcherPhase;
-  folder: string;
-  mode: 'events' | 'poll';
-  /** Files currently seen in the folder (after filtering). */
-  files: number;
-  /** Files waiting in the stability gate. */
-  pending: number;
-  /** Files sent and not acknowledged yet. */
-  awaitingAck: number;
-  /** Files sent since start. */
-  emitted: number;
-  /** Files acknowledged and post-processed since start. */
-  done: number;
-  /** Failures reported since start (each failed attempt counts). */
-  failed: number;
-  /** Files waiting for their next attempt after a transient failure. */
-  retrying: number;
-  /** Files dead-lettered (kept with their reason until someone retries or skips them). */
-  deadLettered: number;
-  /** Files found by a rescan that the events did not report. */
-  recovered: number;
-  errors: number;
-  /** The last problem: a LabError (message id + values; English message) a node retells in its language. */
-  lastProblem?: Error;
-}
-
-interface Pending {
-  size: number;
-  mtimeMs: number;
-  /** When to stat it again; pending files are kept in checkAt order (Map insertion order). */
-  checkAt: number;
-}
-
-type ScanKind = 'initial' | 'rescan' | 'poll';
-
-const SETTLE_QUIET_MS = 200;
-const SETTLE_MAX_WAIT_MS = 1000;
-
-const UNC_RE = /^(\\\\|\/\/)[^\\/]+[\\/][^\\/]+/;
-
-/** Whether a path names a network share (`\\server\share` or `//server/share`). */
-export function isUncPath(p: string): boolean {
-  return UNC_RE.test(p);
-}
-
-function isAbsoluteAnywhere(p: string): boolean {
-  return path.isAbsolute(p) || path.win32.isAbsolute(p);
-}
-
-function fileId(rel: string, size: number, mtimeMs: number): string {
-  return crypto.createHash('sha1').update(`${rel}\0${size}\0${mtimeMs}`).digest('hex').slice(0, 16);
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function mapLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function errText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+  AckResult,
+  errCode,
+  errText,
+  FileRef,
+  FolderWatcherOptions,
+  fullPathOf,
+  JourneyHistoryRecord,
+  PostAction,
+  relPath,
+  ScanKind,
+  WatchedFile,
+  WatcherPhase,
+  WatcherStatus,
+} from './types';
 
 export interface FolderWatcher {
   on(event: 'file', listener: (file: WatchedFile) => void): this;
@@ -225,118 +71,93 @@ export class FolderWatcher extends EventEmitter {
   readonly archiveFolder: string | undefined;
   readonly failedFolder: string | undefined;
   readonly retryPolicy: RetryPolicy;
-  private readonly include: CompiledPattern[];
-  private readonly exclude: CompiledPattern[];
-  private readonly temp: CompiledPattern[];
+  private readonly filters: WatchFilters;
+  private readonly gate: StabilityGate;
+  private readonly settler: RawActivitySettler;
   private readonly statConcurrency: number;
-  private readonly ledgerFile: string | undefined;
-  private readonly history: JourneyHistory<JourneyHistoryRecord> | null;
+  private readonly journeyLog: Journeys;
 
-  private ledger: Ledger | null = null;
   private phase: WatcherPhase = 'starting';
   private started = false;
   private closed = false;
 
-  /** Files in the stability gate, in checkAt order. */
-  private readonly pending = new Map<string, Pending>();
-  /** Files being statted by the gate right now; an event for one marks it dirty. */
-  private readonly checking = new Set<string>();
-  private readonly dirty = new Set<string>();
   /** Zero-byte files that held still: wait for content (or are sent, with emitEmptyFiles). */
   private readonly emptyWaiting = new Map<string, number>();
   /** Files in the folder, as last seen. */
   private readonly present = new Set<string>();
-  /** Sent-but-unacknowledged (or failed) files from before a restart: send them again. */
-  private readonly reemit = new Set<string>();
-  /** Post-actions running, by relative path. */
-  private readonly postRunning = new Set<string>();
-
-  /** Directories (relative) with raw fs activity, listed again once activity settles. */
-  private readonly dirtyDirs = new Set<string>();
-  private settleTimer: NodeJS.Timeout | null = null;
-  private firstDirtyAt = 0;
-  private lastRawAt = 0;
-  private settling = false;
 
   private watcher: FSWatcher | null = null;
   private eventsPaused = false;
   private rootId: string | null = null;
-  private gateTimer: NodeJS.Timeout | null = null;
-  private gateRunning = false;
   private probeTimer: NodeJS.Timeout | null = null;
   private scanTimer: NodeJS.Timeout | null = null;
   private statusTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryTimerAt = 0;
-  private pruneTimer: NodeJS.Timeout | null = null;
   private probing: Promise<void> | null = null;
   private scanning: Promise<void> | null = null;
   private scanQueued: ScanKind | null = null;
   private initialScanDone = false;
 
-  private counts = { emitted: 0, done: 0, failed: 0, recovered: 0, errors: 0 };
+  private counts = { recovered: 0, errors: 0 };
   private lastProblem: Error | undefined;
 
   constructor(opts: FolderWatcherOptions) {
     super();
-    const folder = typeof opts.folder === 'string' ? opts.folder.trim() : '';
-    if (!folder) throw badInput('folder.notSet');
-    if (folder.includes('\0')) throw badInput('folder.nulCharacter');
-    if (/\$\{[^}]*\}/.test(folder)) throw badInput('folder.unresolvedEnv', { folder });
-    if (!isAbsoluteAnywhere(folder)) throw badInput('folder.notAbsolute', { folder });
-    this.folder = isUncPath(folder) || !path.isAbsolute(folder) ? folder : path.resolve(folder);
+    const o = resolveOptions(opts);
+    this.folder = o.folder;
+    this.mode = o.mode;
+    this.recursive = o.recursive;
+    this.stabilityMs = o.stabilityMs;
+    this.pollIntervalMs = o.pollIntervalMs;
+    this.rescanIntervalMs = o.rescanIntervalMs;
+    this.folderProbeMs = o.folderProbeMs;
+    this.statConcurrency = o.statConcurrency;
+    this.emitEmptyFiles = o.emitEmptyFiles;
+    this.filters = o.filters;
+    this.postAction = o.postAction;
+    this.archiveFolder = o.archiveFolder;
+    this.failedFolder = o.failedFolder;
+    this.retryPolicy = o.retryPolicy;
+    this.journeyLog = new Journeys(
+      {
+        folder: this.folder,
+        ledgerFile: opts.ledgerFile,
+        postAction: this.postAction,
+        archiveFolder: this.archiveFolder,
+        failedFolder: this.failedFolder,
+        retryPolicy: this.retryPolicy,
+        history: opts.historyDir ? new JourneyHistory<JourneyHistoryRecord>(opts.historyDir, 'journeys', o.retentionMs) : null,
+        statConcurrency: this.statConcurrency,
+      },
+      {
+        send: (file) => this.emit('file', file),
+        changed: (rel, size, mtimeMs) => this.observe(rel, size, mtimeMs, 'rescan'),
+        movedAway: (rel) => this.present.delete(rel),
+        back: (rel) => this.present.add(rel),
+        statusChanged: () => this.statusChanged(),
+        problem: (err) => this.reportProblem(err),
+      },
+    );
 
-    const mode = opts.mode ?? 'auto';
-    if (mode !== 'events' && mode !== 'poll' && mode !== 'auto') throw badInput('folder.badMode', { value: String(mode) });
-    this.mode = mode === 'auto' ? (isUncPath(this.folder) ? 'poll' : 'events') : mode;
-    this.recursive = !!opts.recursive;
-    this.stabilityMs = num('stabilityMs', opts.stabilityMs, 5000, 0);
-    this.pollIntervalMs = num('pollIntervalMs', opts.pollIntervalMs, 15000, 50);
-    this.rescanIntervalMs = num('rescanIntervalMs', opts.rescanIntervalMs, 60000, 0);
-    this.folderProbeMs = num('folderProbeMs', opts.folderProbeMs, 3000, 20);
-    this.statConcurrency = Math.max(1, Math.floor(num('statConcurrency', opts.statConcurrency, 32, 1)));
-    this.emitEmptyFiles = !!opts.emitEmptyFiles;
-    this.ledgerFile = opts.ledgerFile;
-
-    const include = parsePatternList(opts.include);
-    this.include = (include.length ? include : ['*']).map(compilePattern);
-    this.exclude = parsePatternList(opts.exclude).map(compilePattern);
-    this.temp = opts.ignoreTempFiles === false ? [] : DEFAULT_TEMP_PATTERNS.map((p) => compileGlob(p));
-
-    const post = opts.postAction ?? 'none';
-    if (post !== 'none' && post !== 'move' && post !== 'delete') throw badInput('folder.badPostAction', { value: String(post) });
-    this.postAction = post;
-    const ignoredInside = (relPosix: string) => {
-      // Inside the watched tree: allowed only where the watcher will never look.
-      const segs = relPosix.split('/');
-      return !this.recursive || segs.some((_, i) => this.dirIgnored(segs.slice(0, i + 1).join('/')));
-    };
-    this.archiveFolder =
-      post === 'move'
-        ? destinationFolder(
-            opts.archiveFolder,
-            this.folder,
-            { notSet: 'folder.archiveNotSet', unresolved: 'folder.archiveUnresolvedEnv', notAbsolute: 'folder.archiveNotAbsolute', isWatched: 'folder.archiveIsWatched', inside: 'folder.archiveInside' },
-            ignoredInside,
-          )
-        : undefined;
-    this.failedFolder =
-      opts.failedFolder !== undefined && opts.failedFolder.trim() !== ''
-        ? destinationFolder(
-            opts.failedFolder,
-            this.folder,
-            { notSet: 'folder.failedNotSet', unresolved: 'folder.failedUnresolvedEnv', notAbsolute: 'folder.failedNotAbsolute', isWatched: 'folder.failedIsWatched', inside: 'folder.failedInside' },
-            ignoredInside,
-          )
-        : undefined;
-    const r = opts.retry ?? {};
-    this.retryPolicy = {
-      baseMs: num('retry.baseMs', r.baseMs, DEFAULT_RETRY_POLICY.baseMs, 1),
-      maxMs: num('retry.maxMs', r.maxMs, DEFAULT_RETRY_POLICY.maxMs, 1),
-      giveUpAfterMs: num('retry.giveUpAfterMs', r.giveUpAfterMs, DEFAULT_RETRY_POLICY.giveUpAfterMs, 0),
-    };
-    const retentionMs = num('retentionMs', opts.retentionMs, 30 * 24 * 3600_000, 0);
-    this.history = opts.historyDir ? new JourneyHistory<JourneyHistoryRecord>(opts.historyDir, 'journeys', retentionMs) : null;
+    this.gate = new StabilityGate({
+      stabilityMs: this.stabilityMs,
+      statConcurrency: this.statConcurrency,
+      emitEmptyFiles: this.emitEmptyFiles,
+      fullPath: (rel) => this.fullPath(rel),
+      onStable: (rel, size, mtimeMs) => this.journeyLog.send(rel, size, mtimeMs),
+      onVanished: (rel) => this.present.delete(rel),
+      onEmptyHeldStill: (rel, mtimeMs) => this.emptyWaiting.set(rel, mtimeMs),
+      onChecked: () => this.statusChanged(),
+      onProblem: (err) => this.reportProblem(err),
+    });
+    this.settler = new RawActivitySettler({
+      folder: this.folder,
+      filters: this.filters,
+      statConcurrency: this.statConcurrency,
+      fullPath: (rel) => this.fullPath(rel),
+      known: (rel) => this.present.has(rel) || this.gate.isPending(rel) || this.gate.isChecking(rel),
+      onFound: (rel, size, mtimeMs) => this.observe(rel, size, mtimeMs, 'event'),
+      onProblem: (err) => this.reportProblem(err),
+    });
   }
 
   // ---------------------------------------------------------------- public API
@@ -345,16 +166,7 @@ export class FolderWatcher extends EventEmitter {
   async start(): Promise<void> {
     if (this.started) throw new Error('FolderWatcher already started');
     this.started = true;
-    this.ledger = new Ledger(this.ledgerFile, this.folder);
-    // Sent but never acknowledged (a crash or a redeploy): send again. Dead-lettered files stay
-    // dead-lettered across restarts; retrying ones keep their schedule.
-    for (const [rel, e] of this.ledger.entries()) if (e.state === 'emitted') this.reemit.add(rel);
-    this.armRetryTimer();
-    if (this.history) {
-      this.history.prune();
-      this.pruneTimer = setInterval(() => this.history?.prune(), 6 * 3600_000);
-      this.pruneTimer.unref();
-    }
+    this.journeyLog.open();
     this.probeTimer = setInterval(() => void this.probeRoot(), this.folderProbeMs);
     await this.probeRoot();
   }
@@ -363,16 +175,18 @@ export class FolderWatcher extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const t of [this.gateTimer, this.statusTimer, this.settleTimer, this.retryTimer]) if (t) clearTimeout(t);
-    for (const t of [this.probeTimer, this.scanTimer, this.pruneTimer]) if (t) clearInterval(t);
-    this.gateTimer = this.statusTimer = this.probeTimer = this.scanTimer = this.settleTimer = this.retryTimer = this.pruneTimer = null;
+    this.gate.close();
+    this.settler.close();
+    this.journeyLog.stop();
+    if (this.statusTimer) clearTimeout(this.statusTimer);
+    for (const t of [this.probeTimer, this.scanTimer]) if (t) clearInterval(t);
+    this.statusTimer = this.probeTimer = this.scanTimer = null;
     const w = this.watcher;
     this.watcher = null;
     if (w) await w.close().catch(() => undefined);
     // Let a scan or post-action in flight finish its current step before the ledger closes.
     await Promise.allSettled([this.scanning, this.probing]);
-    this.ledger?.close();
-    this.history?.close();
+    this.journeyLog.close();
     this.phase = 'closed';
     this.emit('status', this.getStatus());
   }
@@ -396,201 +210,35 @@ export class FolderWatcher extends EventEmitter {
    * stays acknowledged and the action is retried at the next rescan and after a restart).
    */
   async ack(ref: FileRef, result: { ok?: boolean; failure?: FailureReason; error?: string } = {}): Promise<AckResult> {
-    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
-    const rel = this.resolveRef(ref);
-    const full = this.fullPath(rel);
-    const entry = this.ledger.get(rel);
-    const base = { relativePath: rel, path: full };
-    if (!entry) return { outcome: 'unknown', ...base };
-    if (ref.id && ref.id !== entry.id) return { outcome: 'stale', ...base };
-    if (result.ok === false) {
-      if (entry.state === 'done' || entry.state === 'acked') return { outcome: 'already-done', ...base };
-      // A late report about an attempt that a newer one has replaced says nothing about the newer one.
-      if (ref.attempt !== undefined && ref.attempt < entry.emitCount && entry.state === 'emitted') return { outcome: 'stale', ...base };
-      const reason = result.failure ?? { code: 'FAILED', message: result.error ?? 'reported as failed', at: Date.now() };
-      const decision = afterFailure(entry, reason, this.retryPolicy);
-      let record = decision.record;
-      this.reemit.delete(rel);
-      this.counts.failed++;
-      if (record.state === 'failed' && this.failedFolder) {
-        try {
-          record = { ...record, failedTo: await moveInto(this.failedFolder, rel, full) };
-          this.present.delete(rel);
-        } catch (err) {
-          this.reportProblem(err); // dead-lettered in place; the reason is kept all the same
-        }
-      }
-      this.ledger.set(rel, record);
-      if (record.state === 'retrying') this.armRetryTimer();
-      this.statusChanged();
-      return record.state === 'retrying'
-        ? { outcome: 'retrying', ...base, nextAttemptAt: record.nextAttemptAt }
-        : { outcome: 'failed', ...base, failedTo: record.failedTo };
-    }
-    if (entry.state === 'done') return { outcome: 'already-done', ...base, archivedTo: entry.archivedTo };
-    if (entry.state !== 'acked') {
-      this.ledger.set(rel, { ...entry, state: 'acked', ackedAt: Date.now(), nextAttemptAt: undefined });
-      this.reemit.delete(rel);
-    }
-    const r = await this.runPostAction(rel);
-    this.statusChanged();
-    return { outcome: 'done', ...base, ...r };
+    return this.journeyLog.ack(ref, result);
   }
 
   /**
    * Sends a retrying or dead-lettered file again now, as a new attempt (a file moved to the failed
    * folder is moved back first). `unknown` when there is no such file; `already-done` for a done one.
    */
-  async retry(ref: FileRef | string): Promise<AckResult> {
-    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
-    const found = this.find(ref);
-    if (!found) return { outcome: 'unknown', relativePath: '', path: typeof ref === 'string' ? ref : ref.path ?? ref.relativePath ?? '' };
-    const [rel, entry] = found;
-    const full = this.fullPath(rel);
-    const base = { relativePath: rel, path: full };
-    if (entry.state === 'done' || entry.state === 'acked') return { outcome: 'already-done', ...base };
-    if (entry.state === 'emitted') return { outcome: 'retrying', ...base };
-    if (entry.failedTo) {
-      try {
-        await fs.promises.mkdir(path.dirname(full), { recursive: true });
-        await fs.promises.rename(entry.failedTo, full);
-      } catch (err) {
-        throw new LabError('UNAVAILABLE', 'folder.cannotMoveTo', { file: entry.failedTo, target: full, reason: errText(err) }, { cause: err });
-      }
-    }
-    let st: fs.Stats;
-    try {
-      st = await fs.promises.stat(full);
-    } catch {
-      this.forget(rel, entry);
-      return { outcome: 'unknown', ...base };
-    }
-    // The file's mtime survives a rename, so its identity (and its journals' records) carry over.
-    // A person's retry starts a fresh retry window.
-    this.ledger.set(rel, { ...entry, failedTo: undefined, firstFailureAt: undefined, mtimeMs: st.mtimeMs, size: st.size });
-    this.present.add(rel);
-    this.emitFile(rel, st.size, st.mtimeMs);
-    this.statusChanged();
-    return { outcome: 'retrying', ...base, nextAttemptAt: Date.now() };
+  retry(ref: FileRef | string): Promise<AckResult> {
+    return this.journeyLog.retry(ref);
   }
 
   /** Marks a file done by hand (`by`: who), without processing it; it is not sent again. */
-  async skip(ref: FileRef | string, by: string): Promise<AckResult> {
-    if (!this.ledger || this.closed) throw new LabError('UNAVAILABLE', 'folder.notRunning');
-    const found = this.find(ref);
-    if (!found) return { outcome: 'unknown', relativePath: '', path: typeof ref === 'string' ? ref : ref.path ?? ref.relativePath ?? '' };
-    const [rel, entry] = found;
-    const base = { relativePath: rel, path: this.fullPath(rel) };
-    if (entry.state === 'done') return { outcome: 'already-done', ...base };
-    const now = Date.now();
-    const record: LedgerEntry = { ...entry, state: 'done', doneAt: now, nextAttemptAt: undefined, skipped: { by, at: now } };
-    this.ledger.set(rel, record);
-    this.reemit.delete(rel);
-    this.finished(rel, record);
-    this.statusChanged();
-    return { outcome: 'done', ...base };
+  skip(ref: FileRef | string, by: string): Promise<AckResult> {
+    return this.journeyLog.skip(ref, by);
   }
 
   /** Adds what a node did (blob, processor, task) to a live journey, by its id. */
   note(journeyId: string, steps: JourneySteps): void {
-    if (!this.ledger || this.closed) return;
-    const rel = this.ledger.relOf(journeyId);
-    const entry = rel === undefined ? undefined : this.ledger.get(rel);
-    if (!entry || rel === undefined) return;
-    this.ledger.set(rel, { ...entry, steps: { ...entry.steps, ...steps } });
+    this.journeyLog.note(journeyId, steps);
   }
 
   /** Every live journey (files on their way, retrying, dead-lettered, done and still present). */
   *journeys(): IterableIterator<[string, LedgerEntry]> {
-    if (this.ledger && !this.closed) yield* this.ledger.entries();
+    yield* this.journeyLog.live();
   }
 
   /** Finished journeys kept for the retention period, newest first. */
   *finishedJourneys(): IterableIterator<JourneyHistoryRecord> {
-    if (this.history) yield* this.history.newestFirst();
-  }
-
-  /** A live journey by its id, path or relative path. */
-  private find(ref: FileRef | string): [string, LedgerEntry] | undefined {
-    if (!this.ledger) return undefined;
-    if (typeof ref === 'string') {
-      const byId = this.ledger.relOf(ref);
-      if (byId !== undefined) return [byId, this.ledger.get(byId) as LedgerEntry];
-      ref = isAbsoluteAnywhere(ref) ? { path: ref } : { relativePath: ref };
-    }
-    if (ref.id && !ref.path && !ref.relativePath) {
-      const r = this.ledger.relOf(ref.id);
-      return r === undefined ? undefined : [r, this.ledger.get(r) as LedgerEntry];
-    }
-    let rel: string;
-    try {
-      rel = this.resolveRef(ref);
-    } catch {
-      // a path in the failed folder names the file too
-      const p = ref.path ? path.resolve(ref.path) : undefined;
-      for (const [r, e] of this.ledger.entries()) if (p && e.failedTo && path.resolve(e.failedTo) === p) return [r, e];
-      return undefined;
-    }
-    const entry = this.ledger.get(rel);
-    return entry ? [rel, entry] : undefined;
-  }
-
-  // ---------------------------------------------------------------- retries
-
-  /** One timer for the earliest due retry. */
-  private armRetryTimer(): void {
-    if (this.closed || !this.ledger) return;
-    let next = Infinity;
-    for (const [, e] of this.ledger.entries()) if (e.state === 'retrying' && (e.nextAttemptAt ?? 0) < next) next = e.nextAttemptAt ?? 0;
-    if (next === Infinity) return;
-    if (this.retryTimer && this.retryTimerAt <= next) return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimerAt = next;
-    // setTimeout holds at most ~24.8 days; a later retry is re-armed when this one fires.
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      void this.runRetries();
-    }, Math.min(Math.max(0, next - Date.now()), 2 ** 31 - 1));
-  }
-
-  private async runRetries(): Promise<void> {
-    if (this.closed || !this.ledger) return;
-    const now = Date.now();
-    const due: Array<[string, LedgerEntry]> = [];
-    for (const [rel, e] of this.ledger.entries()) if (e.state === 'retrying' && (e.nextAttemptAt ?? 0) <= now) due.push([rel, e]);
-    await mapLimit(due, this.statConcurrency, async ([rel, e]) => {
-      let st: fs.Stats | null = null;
-      try {
-        st = await fs.promises.stat(this.fullPath(rel));
-      } catch {
-        st = null;
-      }
-      if (this.closed || this.ledger?.get(rel) !== e) return;
-      if (!st || !st.isFile()) {
-        this.forget(rel, e); // removed by someone: nothing left to send
-      } else if (st.size === e.size && st.mtimeMs === e.mtimeMs) {
-        this.emitFile(rel, st.size, st.mtimeMs);
-      } else {
-        // New content: it goes through the stability gate as a new version, with a new journey.
-        this.observe(rel, st.size, st.mtimeMs, 'rescan');
-      }
-    });
-    this.armRetryTimer();
-    this.statusChanged();
-  }
-
-  /** Ends a live journey that did not reach done (its file went away): kept in the history. */
-  private forget(rel: string, e: LedgerEntry): void {
-    this.ledger?.delete(rel);
-    this.reemit.delete(rel);
-    this.history?.append({ ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder, gone: Date.now() });
-  }
-
-  /** A journey reached done: kept in the history, announced so nodes can drop per-file state. */
-  private finished(rel: string, e: LedgerEntry): void {
-    this.history?.append({ ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder });
-    this.counts.done++;
-    journeyEvents.emit('finished', e.id);
+    yield* this.journeyLog.finished();
   }
 
   /** Test/diagnostic hook: while paused, file-system events are dropped (rescans still run). */
@@ -600,83 +248,34 @@ export class FolderWatcher extends EventEmitter {
 
   /** The ledger's record for a file (relative path), for diagnostics. */
   ledgerEntry(relativePath: string): LedgerEntry | undefined {
-    return this.ledger?.get(relativePath);
+    return this.journeyLog.get(relativePath);
   }
 
   getStatus(): WatcherStatus {
-    let awaitingAck = 0;
-    let retrying = 0;
-    let deadLettered = 0;
-    if (this.ledger && !this.closed) {
-      for (const [, e] of this.ledger.entries()) {
-        if (e.state === 'emitted') awaitingAck++;
-        else if (e.state === 'retrying') retrying++;
-        else if (e.state === 'failed') deadLettered++;
-      }
-    }
+    const { awaitingAck, retrying, deadLettered } = this.journeyLog.summary();
     return {
       phase: this.phase,
       folder: this.folder,
       mode: this.mode,
       files: this.present.size,
-      pending: this.pending.size + this.checking.size,
+      pending: this.gate.size,
       awaitingAck,
       retrying,
       deadLettered,
+      ...this.journeyLog.counts,
       ...this.counts,
       lastProblem: this.lastProblem,
     };
   }
 
-  // ---------------------------------------------------------------- filters
+  // ---------------------------------------------------------------- paths
 
   private rel(abs: string): string {
-    const r = path.relative(this.folder, abs);
-    return path.sep === '/' ? r : r.split(path.sep).join('/');
+    return relPath(this.folder, abs);
   }
 
   private fullPath(rel: string): string {
-    return path.join(this.folder, ...rel.split('/'));
-  }
-
-  /** A folder (relative path) the watcher never enters: temp/dot folders and excluded ones. */
-  private dirIgnored(rel: string): boolean {
-    const base = rel.slice(rel.lastIndexOf('/') + 1);
-    if (matchesAny(this.temp, rel, base)) return true;
-    return matchesAny(this.exclude, rel, base) || matchesAny(this.exclude, rel + '/', base);
-  }
-
-  /** A file (relative path) the watcher does not send. */
-  private fileIgnored(rel: string): boolean {
-    const base = rel.slice(rel.lastIndexOf('/') + 1);
-    if (matchesAny(this.temp, rel, base) || matchesAny(this.exclude, rel, base)) return true;
-    return !matchesAny(this.include, rel, base);
-  }
-
-  /** chokidar's `ignored`: called once without stats, then with them. */
-  private chokidarIgnored(abs: string, stats?: fs.Stats): boolean {
-    const rel = this.rel(abs);
-    if (rel === '' || rel.startsWith('..')) return false;
-    if (!stats) {
-      const base = rel.slice(rel.lastIndexOf('/') + 1);
-      return matchesAny(this.temp, rel, base) || matchesAny(this.exclude, rel, base);
-    }
-    if (stats.isDirectory()) return !this.recursive || this.dirIgnored(rel);
-    return this.fileIgnored(rel);
-  }
-
-  private resolveRef(ref: FileRef): string {
-    if (ref.relativePath && typeof ref.relativePath === 'string') {
-      const rel = ref.relativePath.replace(/\\/g, '/');
-      if (rel.split('/').includes('..') || isAbsoluteAnywhere(rel)) throw badInput('folder.refOutside', { path: rel });
-      return rel;
-    }
-    if (ref.path && typeof ref.path === 'string') {
-      const rel = this.rel(path.resolve(ref.path));
-      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) throw badInput('folder.refNotInside', { file: ref.path, folder: this.folder });
-      return rel;
-    }
-    throw badInput('folder.refNoFile');
+    return fullPathOf(this.folder, rel);
   }
 
   // ---------------------------------------------------------------- folder lifecycle
@@ -733,7 +332,7 @@ export class FolderWatcher extends EventEmitter {
         depth: this.recursive ? undefined : 0,
         ignorePermissionErrors: true,
         persistent: true,
-        ignored: (p: string, stats?: fs.Stats) => this.chokidarIgnored(p, stats),
+        ignored: (p: string, stats?: fs.Stats) => this.filters.chokidarIgnored(p, stats),
       });
       w.on('add', (p: string, st?: fs.Stats) => this.onEvent(p, st));
       w.on('change', (p: string, st?: fs.Stats) => this.onEvent(p, st));
@@ -762,10 +361,8 @@ export class FolderWatcher extends EventEmitter {
     const w = this.watcher;
     this.watcher = null;
     this.rootId = null;
-    this.dirtyDirs.clear();
-    if (this.settleTimer) clearTimeout(this.settleTimer);
-    this.settleTimer = null;
-    this.pending.clear();
+    this.settler.clear();
+    this.gate.clear();
     this.emptyWaiting.clear();
     this.present.clear();
     if (w) await w.close().catch(() => undefined);
@@ -807,66 +404,14 @@ export class FolderWatcher extends EventEmitter {
     const rel = this.rel(watchedPath);
     if (rel.startsWith('..')) return;
     // chokidar watches folders and files; activity on a watched file marks its folder.
-    const isFile = rel !== '' && (this.present.has(rel) || this.pending.has(rel) || (evPath !== null && path.basename(watchedPath) === evPath));
-    const dir = isFile ? (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '') : rel;
-    const now = Date.now();
-    if (this.dirtyDirs.size === 0) this.firstDirtyAt = now;
-    this.dirtyDirs.add(dir);
-    this.lastRawAt = now;
-    this.armSettle();
-  }
-
-  private armSettle(): void {
-    if (this.settleTimer || this.settling || this.closed || this.dirtyDirs.size === 0) return;
-    this.settleTimer = setTimeout(() => {
-      this.settleTimer = null;
-      const now = Date.now();
-      // Wait for a quiet moment (200 ms), but never longer than 1 s after the first activity.
-      if (now - this.lastRawAt < SETTLE_QUIET_MS && now - this.firstDirtyAt < SETTLE_MAX_WAIT_MS) return this.armSettle();
-      void this.settle();
-    }, SETTLE_QUIET_MS);
-  }
-
-  private async settle(): Promise<void> {
-    if (this.settling || this.closed) return;
-    this.settling = true;
-    const dirs = [...this.dirtyDirs];
-    this.dirtyDirs.clear();
-    try {
-      const unknown: string[] = [];
-      for (const relDir of dirs) {
-        let entries: fs.Dirent[];
-        try {
-          entries = await fs.promises.readdir(relDir ? this.fullPath(relDir) : this.folder, { withFileTypes: true });
-        } catch {
-          continue; // gone: the probe / the next rescan deal with it
-        }
-        for (const d of entries) {
-          const rel = relDir ? `${relDir}/${d.name}` : d.name;
-          if (this.present.has(rel) || this.pending.has(rel) || this.checking.has(rel)) continue;
-          if ((d.isFile() || d.isSymbolicLink()) && !this.fileIgnored(rel)) unknown.push(rel);
-        }
-      }
-      await mapLimit(unknown, this.statConcurrency, async (rel) => {
-        try {
-          const st = await fs.promises.stat(this.fullPath(rel));
-          if (st.isFile() && !this.closed) this.observe(rel, st.size, st.mtimeMs, 'event');
-        } catch {
-          // vanished
-        }
-      });
-    } catch (err) {
-      this.reportProblem(err);
-    } finally {
-      this.settling = false;
-    }
-    this.armSettle();
+    const isFile = rel !== '' && (this.present.has(rel) || this.gate.isPending(rel) || (evPath !== null && path.basename(watchedPath) === evPath));
+    this.settler.mark(isFile ? (rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '') : rel);
   }
 
   private onUnlink(abs: string): void {
     if (this.closed || this.eventsPaused) return;
     const rel = this.rel(abs);
-    this.pending.delete(rel);
+    this.gate.delete(rel);
     this.emptyWaiting.delete(rel);
     this.present.delete(rel);
     this.statusChanged();
@@ -874,24 +419,14 @@ export class FolderWatcher extends EventEmitter {
 
   /** A file was seen with this size and mtime (event or scan): gate it if it is new or changed. */
   private observe(rel: string, size: number, mtimeMs: number, source: 'event' | ScanKind): void {
-    if (this.closed || !this.ledger) return;
+    if (this.closed || !this.journeyLog.isOpen) return;
     this.present.add(rel);
-    const p = this.pending.get(rel);
-    if (p) {
-      if (p.size !== size || p.mtimeMs !== mtimeMs) {
-        this.pending.delete(rel);
-        this.pending.set(rel, { size, mtimeMs, checkAt: Date.now() + this.stabilityMs });
-      }
-      return;
-    }
-    if (this.checking.has(rel)) {
-      this.dirty.add(rel);
-      return;
-    }
-    const entry = this.ledger.get(rel);
+    // Already in the gate: a change starts its window again.
+    if (this.gate.seen(rel, size, mtimeMs)) return;
+    const entry = this.journeyLog.get(rel);
     if (entry && entry.size === size && entry.mtimeMs === mtimeMs) {
-      if (entry.state === 'acked' && source !== 'event') void this.retryPostAction(rel);
-      if (!this.reemit.has(rel)) return;
+      if (entry.state === 'acked' && source !== 'event') void this.journeyLog.retryPostAction(rel);
+      if (!this.journeyLog.awaitsResend(rel)) return;
     }
     const emptyMtime = this.emptyWaiting.get(rel);
     if (emptyMtime !== undefined) {
@@ -901,8 +436,7 @@ export class FolderWatcher extends EventEmitter {
     if (source === 'rescan' && this.mode === 'events' && (!entry || entry.size !== size || entry.mtimeMs !== mtimeMs)) {
       this.counts.recovered++;
     }
-    this.pending.set(rel, { size, mtimeMs, checkAt: Date.now() + this.stabilityMs });
-    this.armGate();
+    this.gate.add(rel, size, mtimeMs);
     this.statusChanged();
   }
 
@@ -927,233 +461,28 @@ export class FolderWatcher extends EventEmitter {
 
   private async doScan(kind: ScanKind): Promise<void> {
     const scanStartedAt = Date.now();
-    const files: string[] = [];
-    const dirs: string[] = [''];
-    while (dirs.length) {
-      const relDir = dirs.pop() as string;
-      let entries: fs.Dirent[];
-      try {
-        entries = await fs.promises.readdir(relDir ? this.fullPath(relDir) : this.folder, { withFileTypes: true });
-      } catch (err) {
-        const code = errCode(err);
-        if (relDir === '') {
-          // The folder itself is gone or unreadable: the probe decides what that means.
-          if (code === 'ENOENT' || code === 'ENOTDIR') void this.probeRoot();
-          else this.reportProblem(new LabError('UNAVAILABLE', 'folder.cannotList', { folder: this.folder, reason: errText(err) }, { cause: err }));
-          return;
-        }
-        if (code !== 'ENOENT') {
-          this.reportProblem(new LabError('UNAVAILABLE', 'folder.cannotList', { folder: this.fullPath(relDir), reason: errText(err) }, { cause: err }));
-        }
-        continue;
-      }
-      for (const d of entries) {
-        const rel = relDir ? `${relDir}/${d.name}` : d.name;
-        if (d.isDirectory()) {
-          if (this.recursive && !this.dirIgnored(rel)) dirs.push(rel);
-        } else if ((d.isFile() || d.isSymbolicLink()) && !this.fileIgnored(rel)) {
-          files.push(rel);
-        }
-      }
-      if (this.closed) return;
-    }
-    const found = new Map<string, { size: number; mtimeMs: number }>();
-    await mapLimit(files, this.statConcurrency, async (rel) => {
-      try {
-        const st = await fs.promises.stat(this.fullPath(rel));
-        if (st.isFile()) found.set(rel, { size: st.size, mtimeMs: st.mtimeMs });
-      } catch {
-        // vanished between readdir and stat
-      }
+    const found = await takeInventory({
+      folder: this.folder,
+      recursive: this.recursive,
+      filters: this.filters,
+      statConcurrency: this.statConcurrency,
+      fullPath: (rel) => this.fullPath(rel),
+      isClosed: () => this.closed,
+      onProblem: (err) => this.reportProblem(err),
+      onRootGone: () => void this.probeRoot(),
     });
-    if (this.closed || !this.ledger) return;
+    if (!found || this.closed || !this.journeyLog.isOpen) return;
     if (kind === 'initial') this.initialScanDone = true;
 
     for (const [rel, s] of found) this.observe(rel, s.size, s.mtimeMs, kind);
 
     // Forget what is no longer there.
-    for (const rel of [...this.present]) if (!found.has(rel) && !this.pending.has(rel) && !this.checking.has(rel)) this.present.delete(rel);
+    for (const rel of [...this.present]) if (!found.has(rel) && !this.gate.isPending(rel) && !this.gate.isChecking(rel)) this.present.delete(rel);
     // Pending files are left to the gate: it drops those that vanished (a file reported by an
     // event while this scan ran is not in `found`, and must not be forgotten).
     for (const rel of [...this.emptyWaiting.keys()]) if (!found.has(rel)) this.emptyWaiting.delete(rel);
-    const gone: string[] = [];
-    for (const [rel, e] of this.ledger.entries()) {
-      if (found.has(rel) || this.postRunning.has(rel)) continue;
-      // Changed while this scan ran (the listing may predate the file): decide next time.
-      if (Math.max(e.emittedAt, e.ackedAt ?? 0, e.doneAt ?? 0) >= scanStartedAt) continue;
-      // A sent-but-unacknowledged file may still be acknowledged (the flow may have moved it
-      // itself); its record is dropped at the next start.
-      if (e.state === 'emitted' && kind !== 'initial') continue;
-      // A dead-letter moved to the failed folder lives on there, until retried or skipped.
-      if (e.failedTo) continue;
-      gone.push(rel);
-    }
-    for (const rel of gone) {
-      const e = this.ledger.get(rel) as LedgerEntry;
-      // A done journey is in the history already; any other ends here, and is kept there too.
-      if (e.state === 'done') {
-        this.ledger.delete(rel);
-        this.reemit.delete(rel);
-      } else this.forget(rel, e);
-    }
+    this.journeyLog.sweep(found, scanStartedAt, kind);
     this.statusChanged();
-  }
-
-  // ---------------------------------------------------------------- stability gate
-
-  private armGate(): void {
-    if (this.gateTimer || this.gateRunning || this.closed) return;
-    const first = this.pending.values().next();
-    if (first.done) return;
-    const delay = Math.max(0, first.value.checkAt - Date.now());
-    this.gateTimer = setTimeout(() => {
-      this.gateTimer = null;
-      void this.runGate();
-    }, delay);
-  }
-
-  private async runGate(): Promise<void> {
-    if (this.closed) return;
-    this.gateRunning = true;
-    try {
-      // Take every file that is due (plus a few ms, to batch the stats of a burst).
-      const horizon = Date.now() + 15;
-      const due: Array<[string, Pending]> = [];
-      for (const [rel, p] of this.pending) {
-        if (p.checkAt > horizon) break;
-        due.push([rel, p]);
-      }
-      for (const [rel] of due) {
-        this.pending.delete(rel);
-        this.checking.add(rel);
-      }
-      await mapLimit(due, this.statConcurrency, async ([rel, p]) => {
-        try {
-          await this.checkStable(rel, p);
-        } finally {
-          this.checking.delete(rel);
-          this.dirty.delete(rel);
-        }
-      });
-    } catch (err) {
-      this.reportProblem(err);
-    } finally {
-      this.gateRunning = false;
-    }
-    this.armGate();
-    this.statusChanged();
-  }
-
-  private async checkStable(rel: string, p: Pending): Promise<void> {
-    let st: fs.Stats;
-    try {
-      st = await fs.promises.stat(this.fullPath(rel));
-    } catch (err) {
-      if (this.closed) return;
-      if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') {
-        this.present.delete(rel);
-      } else {
-        // e.g. EBUSY / EACCES while an instrument holds it: look again after another window.
-        this.pending.set(rel, { ...p, checkAt: Date.now() + this.stabilityMs });
-      }
-      return;
-    }
-    if (this.closed || !st.isFile()) return;
-    if (this.dirty.has(rel) || st.size !== p.size || st.mtimeMs !== p.mtimeMs) {
-      this.pending.set(rel, { size: st.size, mtimeMs: st.mtimeMs, checkAt: Date.now() + this.stabilityMs });
-      return;
-    }
-    if (st.size === 0 && !this.emitEmptyFiles) {
-      this.emptyWaiting.set(rel, st.mtimeMs);
-      return;
-    }
-    this.emitFile(rel, st.size, st.mtimeMs);
-  }
-
-  private emitFile(rel: string, size: number, mtimeMs: number): void {
-    if (!this.ledger || this.closed) return;
-    const prev = this.ledger.get(rel);
-    const id = fileId(rel, size, mtimeMs);
-    if (prev && prev.id === id && (prev.state === 'done' || prev.state === 'acked')) return;
-    // Written before it is sent: a crash in between sends it again, never loses it.
-    const record = afterSend(prev, id, size, mtimeMs);
-    this.ledger.set(rel, record);
-    this.reemit.delete(rel);
-    this.counts.emitted++;
-    const file: WatchedFile = {
-      id,
-      path: this.fullPath(rel),
-      relativePath: rel,
-      name: rel.slice(rel.lastIndexOf('/') + 1),
-      size,
-      mtimeMs,
-      deliveryCount: record.emitCount,
-      attempt: record.emitCount,
-    };
-    try {
-      this.emit('file', file);
-    } catch (err) {
-      this.reportProblem(err);
-    }
-  }
-
-  // ---------------------------------------------------------------- post-action
-
-  private async retryPostAction(rel: string): Promise<void> {
-    if (this.postRunning.has(rel)) return;
-    try {
-      await this.runPostAction(rel);
-    } catch (err) {
-      this.reportProblem(err);
-    }
-  }
-
-  /** Runs the post-action for an acknowledged file and records it as done. */
-  private async runPostAction(rel: string): Promise<{ archivedTo?: string; skipped?: string }> {
-    if (this.postRunning.has(rel)) throw new LabError('UNAVAILABLE', 'folder.busy', { file: rel });
-    this.postRunning.add(rel);
-    try {
-      const entry = this.ledger?.get(rel);
-      if (!entry || entry.state !== 'acked') return {};
-      const full = this.fullPath(rel);
-      let skipped: string | undefined;
-      let archivedTo: string | undefined;
-      if (this.postAction !== 'none') {
-        let st: fs.Stats | null = null;
-        try {
-          st = await fs.promises.stat(full);
-        } catch (err) {
-          if (errCode(err) !== 'ENOENT') {
-            const key = this.postAction === 'move' ? 'folder.cannotMove' : 'folder.cannotDelete';
-            throw new LabError('UNAVAILABLE', key, { file: full, reason: errText(err) }, { cause: err });
-          }
-          skipped = 'the file is gone';
-        }
-        if (st && (st.size !== entry.size || st.mtimeMs !== entry.mtimeMs)) {
-          // New content arrived after the ack: leave it; it will be sent as a new version.
-          skipped = 'the file changed after it was sent';
-        } else if (st && this.postAction === 'delete') {
-          await fs.promises.unlink(full).catch((err) => {
-            if (errCode(err) !== 'ENOENT') throw new LabError('UNAVAILABLE', 'folder.cannotDelete', { file: full, reason: errText(err) }, { cause: err });
-          });
-        } else if (st && this.postAction === 'move') {
-          archivedTo = await moveInto(this.archiveFolder as string, rel, full);
-        }
-      }
-      if (this.closed || !this.ledger) return { archivedTo, skipped };
-      const now = this.ledger.get(rel);
-      if (now && now.id === entry.id) {
-        const record: LedgerEntry = { ...now, state: 'done', doneAt: Date.now(), archivedTo };
-        this.ledger.set(rel, record);
-        this.finished(rel, record);
-      }
-      if (this.postAction !== 'none' && !skipped) {
-        this.present.delete(rel);
-      }
-      return { archivedTo, skipped };
-    } finally {
-      this.postRunning.delete(rel);
-    }
   }
 
   // ---------------------------------------------------------------- status
@@ -1195,21 +524,5 @@ export class FolderWatcher extends EventEmitter {
     if (this.statusTimer) clearTimeout(this.statusTimer);
     this.statusTimer = null;
     if (!this.closed) this.emit('status', this.getStatus());
-  }
-}
-
-function num(name: string, v: unknown, dflt: number, min: number): number {
-  if (v === undefined || v === null || v === '') return dflt;
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n) || n < min) throw badInput('folder.badNumber', { setting: name, min, value: String(v) });
-  return n;
-}
-
-/** An include/exclude glob, or a clear error naming the pattern (e.g. a reversed range `[z-a]`). */
-function compilePattern(pattern: string): CompiledPattern {
-  try {
-    return compileGlob(pattern);
-  } catch (err) {
-    throw badInput('folder.badPattern', { pattern, reason: errText(err) });
   }
 }
