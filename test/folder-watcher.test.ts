@@ -464,6 +464,11 @@ describe('FolderWatcher: the journey after a failure', () => {
     const h = await startWatcher({ folder: dir, retry: fast });
     await waitFor(() => h.files.length === 1, 3000, 'the file');
     await h.w.ack(h.files[0], { ok: false, failure: { code: 'TIMEOUT', message: 't', at: Date.now() } });
+    const due = h.w.ledgerEntry('l.csv')?.nextAttemptAt;
+    // The same attempt reported twice (a Catch node and a failed output both wired back): no change.
+    assert.equal((await h.w.ack(h.files[0], { ok: false, failure: { code: 'TASK_FAILED', message: 'again', at: Date.now() } })).outcome, 'retrying');
+    assert.equal(h.w.ledgerEntry('l.csv')?.failures, 1);
+    assert.equal(h.w.ledgerEntry('l.csv')?.nextAttemptAt, due);
     await waitFor(() => h.files.length === 2, 5000, 'the second attempt');
     assert.equal((await h.w.ack({ ...h.files[0] }, { ok: false, failure: { code: 'TIMEOUT', message: 'late', at: Date.now() } })).outcome, 'stale');
     assert.equal(h.w.ledgerEntry('l.csv')?.state, 'emitted');

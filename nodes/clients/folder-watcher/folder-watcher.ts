@@ -130,7 +130,8 @@ export class FolderWatcher extends EventEmitter {
       },
       {
         send: (file) => this.emit('file', file),
-        changed: (rel, size, mtimeMs) => this.observe(rel, size, mtimeMs, 'rescan'),
+        // 'poll', not 'rescan': a rescan's finds count as files the events missed.
+        changed: (rel, size, mtimeMs) => this.observe(rel, size, mtimeMs, 'poll'),
         movedAway: (rel) => this.present.delete(rel),
         back: (rel) => this.present.add(rel),
         statusChanged: () => this.statusChanged(),
@@ -185,7 +186,7 @@ export class FolderWatcher extends EventEmitter {
     this.watcher = null;
     if (w) await w.close().catch(() => undefined);
     // Let a scan or post-action in flight finish its current step before the ledger closes.
-    await Promise.allSettled([this.scanning, this.probing]);
+    await Promise.allSettled([this.scanning, this.probing, this.journeyLog.drain()]);
     this.journeyLog.close();
     this.phase = 'closed';
     this.emit('status', this.getStatus());

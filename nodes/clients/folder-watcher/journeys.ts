@@ -70,6 +70,8 @@ export class Journeys {
   private readonly reemit = new Set<string>();
   /** Post-actions running, by relative path. */
   private readonly postRunning = new Set<string>();
+  /** Moves and post-actions in flight: `drain` waits for them, so none ends unrecorded at close. */
+  private readonly inFlight = new Set<Promise<unknown>>();
   private retryTimer: NodeJS.Timeout | null = null;
   private retryTimerAt = 0;
   private pruneTimer: NodeJS.Timeout | null = null;
@@ -118,6 +120,17 @@ export class Journeys {
     this.retryTimer = this.pruneTimer = null;
   }
 
+  /** Resolves when the moves and post-actions in flight have finished and been recorded. */
+  async drain(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.inFlight.add(p);
+    void p.finally(() => this.inFlight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
   /** Closes the ledger and the history. */
   close(): void {
     this.ledger?.close();
@@ -162,6 +175,10 @@ export class Journeys {
       if (entry.state === 'done' || entry.state === 'acked') return { outcome: 'already-done', ...base };
       // A late report about an attempt that a newer one has replaced says nothing about the newer one.
       if (ref.attempt !== undefined && ref.attempt < entry.emitCount && entry.state === 'emitted') return { outcome: 'stale', ...base };
+      // Only a file on its way can fail; a second report of the same attempt (e.g. a Catch node and
+      // a failed output both wired back) changes nothing.
+      if (entry.state === 'retrying') return { outcome: 'retrying', ...base, nextAttemptAt: entry.nextAttemptAt };
+      if (entry.state === 'failed') return { outcome: 'failed', ...base, failedTo: entry.failedTo };
       const reason = result.failure ?? { code: 'FAILED', message: result.error ?? 'reported as failed', at: Date.now() };
       const decision = afterFailure(entry, reason, this.retryPolicy);
       let record = decision.record;
@@ -169,7 +186,7 @@ export class Journeys {
       this.counts.failed++;
       if (record.state === 'failed' && this.failedFolder) {
         try {
-          record = { ...record, failedTo: await moveInto(this.failedFolder, rel, full) };
+          record = { ...record, failedTo: await this.track(moveInto(this.failedFolder, rel, full)) };
           this.on.movedAway(rel);
         } catch (err) {
           this.on.problem(err); // dead-lettered in place; the reason is kept all the same
@@ -407,14 +424,19 @@ export class Journeys {
   }
 
   /** Runs the post-action for an acknowledged file and records it as done. */
-  private async runPostAction(rel: string): Promise<PostActionResult> {
-    if (this.postRunning.has(rel)) throw new LabError('UNAVAILABLE', 'folder.busy', { file: rel });
+  private runPostAction(rel: string): Promise<PostActionResult> {
+    if (this.postRunning.has(rel)) return Promise.reject(new LabError('UNAVAILABLE', 'folder.busy', { file: rel }));
+    return this.track(this.runPostActionNow(rel));
+  }
+
+  private async runPostActionNow(rel: string): Promise<PostActionResult> {
     this.postRunning.add(rel);
     try {
       const entry = this.ledger?.get(rel);
       if (!entry || entry.state !== 'acked') return {};
       const { archivedTo, skipped } = await applyPostAction(this.postAction, this.archiveFolder, rel, this.fullPath(rel), entry);
-      if (this.closed || !this.ledger) return { archivedTo, skipped };
+      // Recorded even when the watcher is closing: the file has moved, and close waits for this.
+      if (!this.ledger) return { archivedTo, skipped };
       const now = this.ledger.get(rel);
       if (now && now.id === entry.id) {
         const record: LedgerEntry = { ...now, state: 'done', doneAt: Date.now(), archivedTo };
