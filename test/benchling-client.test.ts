@@ -39,15 +39,18 @@ describe('BenchlingClient', () => {
     assert.throws(() => apiBaseFromTenantUrl(''), /not set/);
   });
 
-  test('a small file is one POST /blobs with the right MD5', async () => {
+  test('a small file is a one-part multipart upload with the right MD5, its id told before any part', async () => {
     const file = path.join(dir, 'plate1.csv');
     fs.writeFileSync(file, 'well,od\nA1,0.12\nA2,0.34\n');
-    const r = await client.uploadFile(file);
+    let startedWith: { id: string; parts: number } | undefined;
+    const r = await client.uploadFile(file, { onMultipartStarted: (id) => (startedWith = { id, parts: sim.benchling.getBlob(id)!.parts.length }) });
+    assert.deepEqual(startedWith, { id: r.blob.id, parts: 0 });
+    assert.equal(r.parts, 1);
     const blob = sim.benchling.getBlob(r.blob.id)!;
     assert.equal(blob.uploadStatus, 'COMPLETE');
     assert.equal(blob.md5, md5(fs.readFileSync(file)));
     assert.equal(blob.mimeType, 'text/csv');
-    assert.equal(blob.multipart, false);
+    assert.equal(blob.multipart, true);
   });
 
   test('a file over 10 MB goes in streamed parts; the simulator verifies each part and the whole', async () => {
