@@ -201,8 +201,11 @@ async function uploadMultipart(http: HttpClient, file: string, identity: FileIde
   if (partCount > MAX_PARTS) {
     throw badInput('blob.tooManyParts', { file, size: identity.size, maxParts: MAX_PARTS, maxBytes: MAX_PARTS * PART_SIZE });
   }
-  const forget = async (blobId: string) => {
-    if (await abortMultipart(http, blobId)) o.onMultipartAborted?.(blobId);
+  /** Aborts and, once Benchling has nothing left in progress, lets the caller forget the id. */
+  const forget = async (blobId: string): Promise<boolean> => {
+    const settled = await abortMultipart(http, blobId);
+    if (settled) o.onMultipartAborted?.(blobId);
+    return settled;
   };
   let resumed: string | undefined;
   if (o.resume && (o.resume.size !== identity.size || o.resume.mtimeMs !== identity.mtimeMs)) {
@@ -227,9 +230,10 @@ async function uploadMultipart(http: HttpClient, file: string, identity: FileIde
       const blob = await sendParts(http, file, identity, resumed, partCount, o);
       return { blob, size: identity.size, parts: partCount, resumed: true };
     } catch (err) {
-      if (isPermanent(err)) await forget(resumed);
-      // Refused (aborted or expired meanwhile): a new upload is started below, recorded first.
-      if (!isRefusal(err)) throw err;
+      if (!isPermanent(err)) throw err; // kept for the next re-send
+      // Refused (aborted or expired meanwhile): once it is settled, a new upload is started below,
+      // recorded first. If the abort could not be sent, the id stays recorded for the next attempt.
+      if (!(await forget(resumed)) || !isRefusal(err)) throw err;
     }
   }
   const started = await http.request<Blob>({
