@@ -1,11 +1,15 @@
 /**
  * `benchling-poll-task`: follows `GET /tasks/{id}` with the shared poller until the task is
  * SUCCEEDED (output 1, the task's response on msg.payload) or FAILED (output 2, message and
- * errors). Only a timeout or an unusable answer is an error for the Catch node: a FAILED task is
- * a normal outcome a flow routes.
+ * errors, plus msg.error with code TASK_FAILED). Only a timeout or an unusable answer is an error
+ * for the Catch node: a FAILED task is a normal outcome a flow routes.
+ *
+ * A msg without a task id but with `msg.processorId` and `msg.followProcessor` (set by the
+ * output processor node when processing was started by an attempt whose answer was lost) is
+ * followed through `GET /automation-output-processors/{id}` instead, with the same outputs.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { configNode, handleInput, Msg, requireString, secondsSetting, translator, waitStatus, type Translate } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, Msg, requireString, secondsSetting, translator, waitStatus, type Translate } from './lib/node-red';
 import { describeError } from './lib/http/errors';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
@@ -50,33 +54,47 @@ export = function (RED: NodeAPI): void {
       node,
       async ({ msg, send, signal, status }) => {
         const tenant = configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant');
-        const taskId = await requireString(RED, node, t('label.taskId'), def.taskId || 'taskId', def.taskIdType || 'msg', msg);
-        status('blue', t('status.polling'));
-        const task = await tenant.client().waitForTask(taskId, {
+        const taskIdType = def.taskIdType || 'msg';
+        const given = await evaluateProperty(RED, node, def.taskId || 'taskId', taskIdType, msg);
+        const followProcessor = (given === undefined || given === null || given === '') && msg.followProcessor === true && typeof msg.processorId === 'string';
+        const poll = {
           intervalMs,
           maxIntervalMs,
           factor: 1.5,
           timeoutMs,
           signal,
-          onWait: waitStatus(t, status),
-          onPoll: ({ attempt, error }) =>
+          onPoll: ({ attempt, error }: { attempt: number; error?: unknown }) =>
             error
               ? status('yellow', t('status.pollRetrying', { attempt }), 'ring')
               : status('blue', t('status.pollingAttempt', { attempt })),
-        });
-        msg.taskId = taskId;
-        msg.task = task;
-        const stats = (task.response as { progressStats?: { rowsFailed?: number } } | undefined)?.progressStats;
-        if (typeof msg.processorId === 'string' && (task.status === 'FAILED' || (stats?.rowsFailed ?? 0) > 0)) {
-          await surfaceErrorFile(t, tenant, msg, signal);
-        }
-        if (task.status === 'SUCCEEDED') {
-          msg.payload = task.response ?? {};
-          send([msg, null]);
+        };
+        let failure: { message: string; errors?: unknown } | undefined;
+        status('blue', t('status.polling'));
+        if (followProcessor) {
+          const processor = await tenant.client().waitForProcessor(msg.processorId as string, poll);
+          msg.processor = processor;
+          msg.task = { status: processor.status };
+          if (processor.status === 'SUCCEEDED') msg.payload = processor;
+          else failure = { message: t('message.processorFailed', { id: processor.id }) };
+          if (processor.status === 'FAILED' || (processor.progressStats?.rowsFailed ?? 0) > 0) await surfaceErrorFile(t, tenant, msg, signal);
         } else {
-          msg.payload = { status: task.status, message: task.message ?? t('message.taskFailed'), errors: task.errors };
-          send([null, msg]);
+          const taskId = await requireString(RED, node, t('label.taskId'), def.taskId || 'taskId', taskIdType, msg);
+          const task = await tenant.client().waitForTask(taskId, { ...poll, onWait: waitStatus(t, status) });
+          msg.taskId = taskId;
+          msg.task = task;
+          const stats = (task.response as { progressStats?: { rowsFailed?: number } } | undefined)?.progressStats;
+          if (typeof msg.processorId === 'string' && (task.status === 'FAILED' || (stats?.rowsFailed ?? 0) > 0)) {
+            await surfaceErrorFile(t, tenant, msg, signal);
+          }
+          if (task.status === 'SUCCEEDED') msg.payload = task.response ?? {};
+          else failure = { message: task.message ?? t('message.taskFailed'), errors: task.errors };
         }
+        if (!failure) return send([msg, null]);
+        msg.payload = { status: 'FAILED', message: failure.message, errors: failure.errors };
+        // The full reason, for a flow that acknowledges the watcher with ack:false (TASK_FAILED is permanent).
+        const errorFile = (msg.errorFile as { downloadURL?: string } | undefined)?.downloadURL;
+        msg.error = { code: 'TASK_FAILED', message: failure.message, errorFile, source: { id: node.id, type: node.type, name: node.name } };
+        send([null, msg]);
       },
       {
         doneStatus: (msg: Msg) => {

@@ -39,6 +39,11 @@ export interface FaultSpec {
   method?: string;
   /** Tested against the request path (e.g. /api/v2/blobs/…/parts); any path when absent. */
   path?: RegExp;
+  /**
+   * Apply the fault AFTER the request was handled (state changed) instead of before: the server
+   * acted but its answer is lost (reset, hang) or replaced (500, 503, 429, html 502).
+   */
+  after?: boolean;
 }
 
 /** Probabilistic faults: each a share 0..1 of requests (drawn once per request, cumulatively). */
@@ -498,6 +503,7 @@ export class BenchlingSim {
   private rateLimit: RateLimitOptions | false;
   private faultProbs: FaultProbabilities;
   private faultQueue: Array<FaultSpec & { remaining: number }> = [];
+  private afterFaultQueue: Array<FaultSpec & { remaining: number }> = [];
   private window = { start: 0, count: 0 };
   private seq = 0;
   private closed = false;
@@ -576,11 +582,13 @@ export class BenchlingSim {
 
   /** Queue a deterministic fault (applies before handling; a faulted request changes no state). */
   injectFault(spec: FaultSpec): void {
+    if (spec.after) return this.injectFaultAfterHandling(spec);
     this.faultQueue.push({ ...spec, remaining: spec.times ?? 1 });
   }
 
   clearFaults(): void {
     this.faultQueue = [];
+    this.afterFaultQueue = [];
   }
 
   /** Replace the probabilistic fault shares. */
@@ -942,6 +950,7 @@ export class BenchlingSim {
       reply = this.errorReply(err, method, pathname);
     }
     if (this.closed || res.destroyed) return;
+    if (this.answerLostAfterHandling(req, res, isApi, method, pathname, query)) return;
     const headers: Record<string, string> = { ...(reply.headers ?? {}) };
     if (isApi) Object.assign(headers, this.rateHeaders());
     if (reply.status === 405) {
@@ -1094,6 +1103,37 @@ export class BenchlingSim {
         return;
       }
     }
+  }
+
+  // ------------------------------------------------------------------------- faults after handling
+  // Kept apart from the faults above on purpose: a request with such a fault is handled (its state
+  // change stays) and only then is the answer lost or replaced, as when a server acts but the
+  // connection or a proxy drops its reply.
+
+  private injectFaultAfterHandling(spec: FaultSpec): void {
+    this.afterFaultQueue.push({ ...spec, remaining: spec.times ?? 1 });
+  }
+
+  /** Replaces the real answer by a queued after-handling fault, if one matches; true when it did. */
+  private answerLostAfterHandling(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    isApi: boolean,
+    method: string,
+    pathname: string,
+    query: URLSearchParams,
+  ): boolean {
+    const i = this.afterFaultQueue.findIndex((f) => {
+      if (f.method && f.method.toUpperCase() !== method) return false;
+      if (f.path) f.path.lastIndex = 0;
+      return !f.path || f.path.test(pathname);
+    });
+    if (i < 0) return false;
+    const f = this.afterFaultQueue[i];
+    if (--f.remaining <= 0) this.afterFaultQueue.splice(i, 1);
+    this.counters.faults[f.kind]++;
+    this.applyFault(f.kind, req, res, isApi, method, pathname, query);
+    return true;
   }
 
   // ------------------------------------------------------------------------- rate limit + auth

@@ -10,7 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
 import { BenchlingClient, apiBaseFromTenantUrl } from '../nodes/clients/benchling/client';
-import { PART_SIZE } from '../nodes/clients/benchling/blob-upload';
+import { PART_SIZE, uploadFile } from '../nodes/clients/benchling/blob-upload';
+import type { HttpClient, RequestSpec } from '../nodes/lib/http/client';
 import { LabError } from '../nodes/lib/http/errors';
 import { tempDir } from './support/nodered';
 
@@ -39,15 +40,18 @@ describe('BenchlingClient', () => {
     assert.throws(() => apiBaseFromTenantUrl(''), /not set/);
   });
 
-  test('a small file is one POST /blobs with the right MD5', async () => {
+  test('a small file is a one-part multipart upload with the right MD5, its id told before any part', async () => {
     const file = path.join(dir, 'plate1.csv');
     fs.writeFileSync(file, 'well,od\nA1,0.12\nA2,0.34\n');
-    const r = await client.uploadFile(file);
+    let startedWith: { id: string; parts: number } | undefined;
+    const r = await client.uploadFile(file, { onMultipartStarted: (id) => (startedWith = { id, parts: sim.benchling.getBlob(id)!.parts.length }) });
+    assert.deepEqual(startedWith, { id: r.blob.id, parts: 0 });
+    assert.equal(r.parts, 1);
     const blob = sim.benchling.getBlob(r.blob.id)!;
     assert.equal(blob.uploadStatus, 'COMPLETE');
     assert.equal(blob.md5, md5(fs.readFileSync(file)));
     assert.equal(blob.mimeType, 'text/csv');
-    assert.equal(blob.multipart, false);
+    assert.equal(blob.multipart, true);
   });
 
   test('a file over 10 MB goes in streamed parts; the simulator verifies each part and the whole', async () => {
@@ -153,5 +157,81 @@ describe('BenchlingClient', () => {
     const blob = sim.benchling.getBlob(r.blob.id)!;
     assert.equal(blob.md5, md5(bytes));
     assert.ok(sim.benchling.counters.faults['429'] >= 2 && sim.benchling.counters.faults.reset >= 1);
+  });
+
+  /** An HttpClient stand-in that answers from a script and logs every call (method and path). */
+  function scripted(answer: (spec: RequestSpec) => unknown): { http: HttpClient; calls: string[] } {
+    const calls: string[] = [];
+    const http = {
+      async request(spec: RequestSpec) {
+        calls.push(`${spec.method} ${spec.path}`);
+        const body = spec.body?.();
+        if (body) for await (const _ of body.stream) void _; // consume the streamed part
+        const a = answer(spec);
+        if (a instanceof Error) throw a;
+        return { status: 200, data: a, headers: {} };
+      },
+    } as unknown as HttpClient;
+    return { http, calls };
+  }
+  const http400 = () => new LabError('HTTP', 'http.status', { what: 'x', status: 400, detail: 'no longer accepting changes' }, { status: 400 });
+  const reset = () => new LabError('NETWORK', 'http.status', { what: 'x', status: 0, detail: 'ECONNRESET' });
+
+  test('a recorded upload whose part Benchling refuses is aborted and replaced; the new id is told before its part', async () => {
+    const file = path.join(dir, 'refused-part.csv');
+    fs.writeFileSync(file, 'well,od\nA1,1\n');
+    const st = fs.statSync(file);
+    const events: string[] = [];
+    const { http, calls } = scripted((spec) => {
+      if (spec.method === 'GET') return { id: 'old', uploadStatus: 'IN_PROGRESS' };
+      if (spec.path === '/blobs/old/parts') return http400();
+      if (spec.path.endsWith(':abort-upload')) return {};
+      if (spec.path === '/blobs:start-multipart-upload') return { id: 'new', uploadStatus: 'IN_PROGRESS' };
+      if (spec.path.endsWith('/parts')) return { partNumber: 1, eTag: '"e"' };
+      return { id: 'new', uploadStatus: 'COMPLETE' };
+    });
+    const r = await uploadFile(http, file, {
+      resume: { blobId: 'old', size: st.size, mtimeMs: st.mtimeMs },
+      onMultipartStarted: (id) => events.push(`started ${id} after ${calls.length} calls`),
+      onMultipartAborted: (id) => events.push(`aborted ${id}`),
+    });
+    assert.equal(r.blob.id, 'new');
+    assert.deepEqual(calls, [
+      'GET /blobs/old',
+      'POST /blobs/old/parts',
+      'POST /blobs/old:abort-upload',
+      'POST /blobs:start-multipart-upload',
+      'POST /blobs/new/parts',
+      'POST /blobs/new:complete-upload',
+    ]);
+    assert.deepEqual(events, ['aborted old', 'started new after 4 calls']);
+  });
+
+  test('a transient failure keeps the started upload (no abort); a 4xx aborts it', async () => {
+    const file = path.join(dir, 'transient.csv');
+    fs.writeFileSync(file, 'well,od\nA1,1\n');
+    for (const [failure, aborts] of [[reset, false], [http400, true]] as const) {
+      const { http, calls } = scripted((spec) => {
+        if (spec.path === '/blobs:start-multipart-upload') return { id: 'b1', uploadStatus: 'IN_PROGRESS' };
+        if (spec.path.endsWith('/parts')) return { partNumber: 1, eTag: '"e"' };
+        if (spec.path.endsWith(':complete-upload')) return failure();
+        return {};
+      });
+      const aborted: string[] = [];
+      await assert.rejects(uploadFile(http, file, { onMultipartAborted: (id) => aborted.push(id) }));
+      assert.equal(calls.includes('POST /blobs/b1:abort-upload'), aborts, `${failure().code}: ${calls}`);
+      assert.deepEqual(aborted, aborts ? ['b1'] : []);
+    }
+  });
+
+  test('a recorded upload found COMPLETE (the completion\'s answer was lost) is used as it is', async () => {
+    const file = path.join(dir, 'found-complete.csv');
+    fs.writeFileSync(file, 'well,od\nA1,1\n');
+    const st = fs.statSync(file);
+    const { http, calls } = scripted(() => ({ id: 'done', name: 'found-complete.csv', type: 'RAW_FILE', uploadStatus: 'COMPLETE' }));
+    const r = await uploadFile(http, file, { resume: { blobId: 'done', size: st.size, mtimeMs: st.mtimeMs } });
+    assert.equal(r.blob.id, 'done');
+    assert.equal(r.resumed, true);
+    assert.deepEqual(calls, ['GET /blobs/done']);
   });
 });

@@ -246,13 +246,13 @@ describe('Benchling nodes in Node-RED', () => {
 
   test('an HTML error page instead of JSON', async () => {
     const h = await load();
-    sim.benchling.injectFault({ kind: 'html', times: 1, method: 'POST', path: /\/blobs$/ });
+    sim.benchling.injectFault({ kind: 'html', times: 1, method: 'POST', path: /\/blobs:start-multipart-upload$/ });
     await expectCaught(h, 'upload', { payload: csv('h.csv') }, /HTTP 502: HTML/);
   });
 
   test('a server that hangs: timeout error, the runtime carries on', async () => {
     const h = await load({ timeout: 0.3 });
-    sim.benchling.injectFault({ kind: 'hang', times: 1, method: 'POST', path: /\/blobs$/ });
+    sim.benchling.injectFault({ kind: 'hang', times: 1, method: 'POST', path: /\/blobs:start-multipart-upload$/ });
     await expectCaught(h, 'upload', { payload: csv('hang.csv') }, /no answer within/);
     // and the next message goes through
     const ok = nextMessage(h.getNode('ok'));

@@ -16,12 +16,19 @@ interface JournalRecord<V> {
   d?: 1;
 }
 
-export interface JournalOptions {
+export interface JournalOptions<V = unknown> {
   /** fsync the file at most this often while it has unsynced writes (0 = after every write). */
   fsyncIntervalMs?: number;
   /** Compact when the file holds more than this many records beyond twice the live ones. */
   compactSlack?: number;
+  /**
+   * Records older than `maxAgeMs` are dropped when the journal is opened and once a day after.
+   * `timeOf` gives a record's time (ms since the epoch); `undefined` keeps the record whatever its age.
+   */
+  retention?: { maxAgeMs: number; timeOf: (value: V) => number | undefined };
 }
+
+const DAY_MS = 24 * 60 * 60 * 1000;
 
 export class Journal<V> {
   private readonly map = new Map<string, V>();
@@ -29,19 +36,26 @@ export class Journal<V> {
   private records = 0;
   private dirty = false;
   private syncTimer: NodeJS.Timeout | null = null;
+  private retentionTimer: NodeJS.Timeout | null = null;
   private readonly fsyncIntervalMs: number;
   private readonly compactSlack: number;
 
-  private constructor(readonly file: string, opts: JournalOptions) {
+  private constructor(readonly file: string, opts: JournalOptions<V>) {
     this.fsyncIntervalMs = opts.fsyncIntervalMs ?? 1000;
     this.compactSlack = opts.compactSlack ?? 1000;
   }
 
   /** Opens (creating folders as needed) and replays the journal at `file`. */
-  static open<V>(file: string, opts: JournalOptions = {}): Journal<V> {
+  static open<V>(file: string, opts: JournalOptions<V> = {}): Journal<V> {
     const j = new Journal<V>(file, opts);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     j.load();
+    const r = opts.retention;
+    if (r) {
+      j.dropOlderThan(Date.now() - r.maxAgeMs, r.timeOf); // the compaction below writes the result
+      j.retentionTimer = setInterval(() => j.pruneOlderThan(r.maxAgeMs, r.timeOf), DAY_MS);
+      j.retentionTimer.unref();
+    }
     j.compact();
     return j;
   }
@@ -92,6 +106,45 @@ export class Journal<V> {
   delete(key: string): void {
     if (!this.map.delete(key)) return;
     this.append({ k: key, d: 1 });
+  }
+
+  /**
+   * Deletes the records whose time (`timeOf`) is more than `maxAgeMs` before `now`; records
+   * without a time are kept. Returns how many were deleted.
+   */
+  pruneOlderThan(maxAgeMs: number, timeOf: (value: V) => number | undefined, now = Date.now()): number {
+    let buf = '';
+    const n = this.dropOlderThan(now - maxAgeMs, timeOf, (k) => {
+      buf += JSON.stringify({ k, d: 1 }) + '\n';
+      if (buf.length > 1 << 20) {
+        this.write(buf);
+        buf = '';
+      }
+    });
+    if (buf) this.write(buf);
+    if (n) {
+      this.records += n;
+      this.scheduleSync();
+      if (this.records > 2 * this.map.size + this.compactSlack) this.compact();
+    }
+    return n;
+  }
+
+  private dropOlderThan(limit: number, timeOf: (value: V) => number | undefined, onDrop?: (key: string) => void): number {
+    let n = 0;
+    for (const [k, v] of this.map) {
+      const at = timeOf(v);
+      if (at === undefined || !(at < limit)) continue;
+      this.map.delete(k);
+      onDrop?.(k);
+      n++;
+    }
+    return n;
+  }
+
+  private write(text: string): void {
+    if (this.fd === null) this.fd = fs.openSync(this.file, 'a');
+    fs.writeSync(this.fd, text);
   }
 
   private append(rec: JournalRecord<V>): void {
@@ -155,9 +208,22 @@ export class Journal<V> {
   }
 
   close(): void {
+    if (this.retentionTimer) clearInterval(this.retentionTimer);
+    this.retentionTimer = null;
     this.closeFd();
   }
 }
+
+/** A record time given as ms or as an ISO string, for `timeOf`. */
+export function timeOfValue(at: number | string | undefined): number | undefined {
+  if (typeof at === 'number') return at;
+  if (typeof at !== 'string') return undefined;
+  const ms = Date.parse(at);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** Default retention of the nodes' journals: 30 days. */
+export const DEFAULT_RETENTION_MS = 30 * DAY_MS;
 
 /** Where a node keeps its durable state: `<userDir>/labwire-state/<kind>-<node id>.jsonl`. */
 export function stateFilePath(userDir: string | undefined, kind: string, nodeId: string): string {

@@ -208,6 +208,18 @@ export class BenchlingClient {
     );
   }
 
+  /**
+   * Follows a processor with the shared poller until SUCCEEDED or FAILED: for processing started
+   * by an attempt whose answer (the task id) was lost.
+   */
+  waitForProcessor(processorId: string, o: Omit<PollOptions, 'what'>): Promise<AutomationOutputProcessor> {
+    return pollUntil(
+      () => this.getOutputProcessor(processorId, o.signal),
+      (p) => p.status === 'SUCCEEDED' || p.status === 'FAILED',
+      { ...o, what: messageRef('benchling.processorRef', { id: processorId }) },
+    );
+  }
+
   /** All assay runs of a schema, following `nextToken` to the end. */
   listAssayRuns(schemaId: string, o: { signal?: AbortSignal; pageSize?: number; onWait?: OnWait } = {}): Promise<AssayRun[]> {
     return this.allPages<AssayRun>('/assay-runs', 'assayRuns', { schemaId, pageSize: o.pageSize ?? 100 }, o.signal, o.onWait);
