@@ -18,6 +18,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { createAndProcess, processorJournalOptions, type ProcessorRecord } from './clients/benchling/output-processing';
 import { Journal, stateFilePath } from './lib/journal';
+import { JourneyLinks, noteJourney } from './lib/journey';
 import { configNode, handleInput, requireString, translator, waitStatus } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
@@ -40,6 +41,9 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const t = translator(RED, 'benchling-create-processor');
     const journal = Journal.open<ProcessorRecord>(stateFilePath(RED.settings.userDir as string, 'benchling-create-processor', node.id), processorJournalOptions());
+
+    // A file's record goes when its journey is done (the journey's history keeps the ids).
+    const links = new JourneyLinks((key) => journal.delete(key));
 
     handleInput(
       RED,
@@ -70,11 +74,16 @@ export = function (RED: NodeAPI): void {
           msg.followProcessor = true;
         }
         if (r.reused) msg.processorReused = true;
+        links.link(msg, `${assayRunId}|${configName}|${fileId}`);
+        noteJourney(msg, { processorId: r.processor.id, processorCreatedAt: Date.now(), taskId: r.taskId, assayRunId });
         send(msg);
       },
       {
         doneStatus: (msg) => t('status.processing', { id: String(msg.processorId) }),
-        onClose: () => journal.close(),
+        onClose: () => {
+          links.close();
+          journal.close();
+        },
       },
     );
   }

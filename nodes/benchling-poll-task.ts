@@ -12,6 +12,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { configNode, evaluateProperty, handleInput, Msg, requireString, secondsSetting, translator, waitStatus, type Translate } from './lib/node-red';
 import { describeError } from './lib/http/errors';
 import type { BenchlingTenantNode } from './lib/config-nodes';
+import { noteJourney } from './lib/journey';
 
 interface PollTaskDef extends NodeDef {
   tenant: string;
@@ -89,6 +90,7 @@ export = function (RED: NodeAPI): void {
           if (task.status === 'SUCCEEDED') msg.payload = task.response ?? {};
           else failure = { message: task.message ?? t('message.taskFailed'), errors: task.errors };
         }
+        noteJourney(msg, { taskStatus: failure ? 'FAILED' : 'SUCCEEDED', taskFinishedAt: Date.now() });
         if (!failure) return send([msg, null]);
         msg.payload = { status: 'FAILED', message: failure.message, errors: failure.errors };
         // The full reason, for a flow that acknowledges the watcher with ack:false (TASK_FAILED is permanent).

@@ -11,7 +11,8 @@
 import * as path from 'path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { UploadOptions, UploadResult } from './clients/benchling/blob-upload';
-import { abortStaleUploads, uploadFileDurably, uploadJournalOptions, type UploadRecord } from './clients/benchling/durable-upload';
+import { abortStaleUploads, currentKey, uploadFileDurably, uploadJournalOptions, type UploadRecord } from './clients/benchling/durable-upload';
+import { JourneyLinks, noteJourney } from './lib/journey';
 import type { Blob, BlobType } from './clients/benchling/types';
 import { badInput, describeError } from './lib/http/errors';
 import { Journal, stateFilePath } from './lib/journal';
@@ -34,6 +35,8 @@ export = function (RED: NodeAPI): void {
     const t = translator(RED, 'benchling-upload-blob');
     const journal = Journal.open<UploadRecord>(stateFilePath(RED.settings.userDir as string, 'benchling-upload-blob', node.id), uploadJournalOptions());
 
+    // A file's record goes when its journey is done (the journey's history keeps the blob id).
+    const links = new JourneyLinks((key) => journal.delete(key));
     const tenantClient = () => configNode<BenchlingTenantNode>(RED, node, def.tenant, 'benchling-tenant').client();
     void abortStaleUploads(
       () => tenantClient().http,
@@ -64,6 +67,7 @@ export = function (RED: NodeAPI): void {
           const r = await uploadFileDurably((file, o) => client.uploadFile(file, o), journal, source.trim(), { ...opts, name: def.blobName || undefined });
           result = r;
           reused = r.reused;
+          links.link(msg, currentKey(source.trim())?.key);
         } else {
           const type = typeof source;
           if ((def.fileType || 'msg') === 'msg') {
@@ -75,11 +79,15 @@ export = function (RED: NodeAPI): void {
         msg.payload = result.blob;
         msg.blobId = result.blob.id;
         msg.blob = { ...result.blob, size: result.size, parts: result.parts, reused, resumed: !!result.resumed };
+        noteJourney(msg, { blobId: result.blob.id, uploadedAt: Date.now() });
         send(msg);
       },
       {
         doneStatus: (msg: Msg) => t('status.uploaded', { name: (msg.payload as Blob)?.name ?? '' }),
-        onClose: () => journal.close(),
+        onClose: () => {
+          links.close();
+          journal.close();
+        },
       },
     );
   }

@@ -8,7 +8,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { startLabSimulator, LabSimulator, DEFAULT_API_KEY } from '../simulator';
+import { startLabSimulator, LabSimulator, DEFAULT_API_KEY, SEED } from '../simulator';
 import { helper, loadFlow, tempDir, unload, delay } from './support/nodered';
 
 async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -17,6 +17,32 @@ async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Pr
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await delay(25);
   }
+}
+
+/** The live records of a journal file, replayed as the Journal does (deletes applied). */
+function liveRecords(file: string): Map<string, unknown> {
+  const live = new Map<string, unknown>();
+  if (!fs.existsSync(file)) return live;
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line) continue;
+    const r = JSON.parse(line) as { k: string; v?: unknown; d?: 1 };
+    if (r.d) live.delete(r.k);
+    else live.set(r.k, r.v);
+  }
+  return live;
+}
+
+function pipeline(url: string, folder: string, archive: string) {
+  return [
+    { id: 'tab', type: 'tab', label: 'pipeline' },
+    { id: 'tenant', type: 'benchling-tenant', z: 'tab', url, rateLimit: 600, timeout: 5 },
+    { id: 'watch', type: 'lab-watch-folder', z: 'tab', folder, include: '*.csv', stability: 0.2, probeInterval: 0.1, rescanInterval: 0.5, postAction: 'move', archiveFolder: archive, retryBase: 0.2, retryMax: 0.5, wires: [['upload']] },
+    { id: 'upload', type: 'benchling-upload-blob', z: 'tab', tenant: 'tenant', file: 'payload', fileType: 'msg', wires: [['create']] },
+    { id: 'create', type: 'benchling-create-processor', z: 'tab', tenant: 'tenant', assayRunId: SEED.runs[0].id, assayRunIdType: 'str', configName: SEED.outputConfigName, configNameType: 'str', fileId: 'blobId', fileIdType: 'msg', wires: [['poll']] },
+    { id: 'poll', type: 'benchling-poll-task', z: 'tab', tenant: 'tenant', taskId: 'taskId', taskIdType: 'msg', interval: 0.05, maxInterval: 0.2, timeout: 20, wires: [['watch'], ['watch', 'failed']] },
+    { id: 'catcher', type: 'catch', z: 'tab', scope: ['upload', 'create', 'poll'], uncaught: false, wires: [['watch']] },
+    { id: 'failed', type: 'helper', z: 'tab' },
+  ];
 }
 
 function flow(url: string, folder: string, archive: string) {
@@ -103,5 +129,56 @@ describe('the file journey in Node-RED', () => {
     assert.equal(caught.filter((m) => m.file?.name === 'reject-me.csv').length, 2);
     const blobs = sim.benchling.listBlobs().filter((b) => b.name === 'plate-1.csv');
     assert.equal(blobs.length, 1, `one blob for plate-1, got ${blobs.length}`);
+  });
+
+  test('a file\'s whole path is one journey: blob, processor and task in its history; the nodes\' own records go when it is done; a FAILED processing is dead-lettered with Benchling\'s reason', async () => {
+    const root = tempDir('journey-pipeline');
+    const folder = path.join(root, 'in');
+    const archive = path.join(root, 'archive');
+    const userDir = path.join(root, 'user');
+    fs.mkdirSync(folder);
+    const loaded = await loadFlow(
+      ['benchling-tenant', 'lab-watch-folder', 'benchling-upload-blob', 'benchling-create-processor', 'benchling-poll-task', 'catch'],
+      pipeline(sim.benchling.url, folder, archive),
+      { tenant: { apiKey: DEFAULT_API_KEY } },
+      userDir,
+    );
+    const failed: any[] = [];
+    loaded.getNode('failed').on('input', (m: any) => failed.push(m));
+    const watch = loaded.getNode('watch');
+    for (let i = 1; i <= 3; i++) fs.writeFileSync(path.join(folder, `run-${i}.csv`), `well,od\nA1,0.${i}\n`);
+    fs.writeFileSync(path.join(folder, 'FAIL-run-4.csv'), 'well,od\nA1,0.4\n');
+    await waitFor(() => [1, 2, 3].every((i) => fs.existsSync(path.join(archive, `run-${i}.csv`))), 20_000, 'three files archived');
+    await waitFor(() => watch.status.getCalls().some((c: any) => c.args[0].fill === 'red' && /1 failed/.test(c.args[0].text)), 10_000, 'the FAIL file dead-lettered');
+
+    const state = path.join(userDir, 'labwire-state');
+    const history = fs.readdirSync(path.join(state, 'history', 'watch-folder-watch')).flatMap((f) =>
+      fs.readFileSync(path.join(state, 'history', 'watch-folder-watch', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)),
+    );
+    assert.equal(history.length, 3);
+    for (const h of history) {
+      const p = sim.benchling.listProcessors().find((x) => x.id === h.steps.processorId) as { file?: { id?: string; name?: string }; status?: string } | undefined;
+      assert.ok(p, `the journey of ${h.relativePath} names its processor`);
+      assert.equal(p.file?.name, h.relativePath);
+      assert.equal(p.file?.id, h.steps.blobId, 'and the blob it processed');
+      assert.equal(h.steps.taskStatus, 'SUCCEEDED');
+      assert.equal(h.state, 'done');
+      assert.ok(h.archivedTo.startsWith(archive));
+    }
+    // The nodes' per-file records went with their journeys; only the dead-lettered file's remain.
+    await delay(200);
+    const uploads = liveRecords(path.join(state, 'benchling-upload-blob-upload.jsonl'));
+    const processors = liveRecords(path.join(state, 'benchling-create-processor-create.jsonl'));
+    assert.deepEqual([...uploads.keys()].map((k) => path.basename(k.split('|')[0])), ['FAIL-run-4.csv']);
+    assert.equal(processors.size, 1);
+
+    const ledger = liveRecords(path.join(state, 'watch-folder-watch.jsonl'));
+    const dead = [...ledger.values()].find((v: any) => v?.state === 'failed') as any;
+    assert.equal(dead.failure.code, 'TASK_FAILED');
+    assert.match(dead.failure.message, /Output file processing failed \(simulated\)/);
+    assert.equal(dead.failure.node.type, 'benchling-poll-task');
+    assert.ok(dead.failure.errorFile?.downloadURL, 'the error file link is kept');
+    assert.ok(dead.steps.processorId && dead.steps.blobId);
+    assert.equal(failed.length, 1, 'processed once, never retried');
   });
 });

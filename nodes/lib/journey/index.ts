@@ -3,3 +3,4 @@ export * from './policy';
 export * from './journey';
 export * from './history';
 export * from './registry';
+export * from './links';
