@@ -76,6 +76,16 @@ interface Stats {
   max: number;
 }
 
+/** One journal opened alone in a fresh process (Journal.open on a copy): what it costs at start. */
+export interface JournalLoad {
+  file: string;
+  openMs: number;
+  liveEntries: number;
+  heapMB: number;
+  rssMB: number;
+  bytesAfterCompact: number;
+}
+
 export interface HistoryBenchResult {
   files: number;
   sample: number;
@@ -83,6 +93,7 @@ export interface HistoryBenchResult {
   stateFiles: StateFileFigures[];
   stateBytes: number;
   stateBytesPerFile: number;
+  journalLoads: JournalLoad[];
   baseline: Record<keyof StartMeasure, Stats>;
   subject: Record<keyof StartMeasure, Stats>;
   diff: Record<keyof StartMeasure, number>;
@@ -403,6 +414,42 @@ function scaleState(src: string, dst: string, sample: number, files: number, kee
 }
 
 // ---------------------------------------------------------------------------------------------
+// 2b. attribution: each file Node-RED replays at start, opened alone with the pack's Journal
+
+const JOURNAL_LOAD = `'use strict';
+const fs = require('fs');
+const { Journal } = require(process.env.JOURNAL_JS);
+global.gc();
+const m0 = process.memoryUsage();
+const t0 = process.hrtime.bigint();
+const j = Journal.open(process.env.JOURNAL_FILE);
+const openMs = Number(process.hrtime.bigint() - t0) / 1e6;
+global.gc();
+const m1 = process.memoryUsage();
+console.log(JSON.stringify({ openMs, liveEntries: j.size, heapMB: (m1.heapUsed - m0.heapUsed) / 1e6, rssMB: (m1.rss - m0.rss) / 1e6, bytesAfterCompact: fs.statSync(process.env.JOURNAL_FILE).size }));
+j.close();
+`;
+
+async function journalLoad(file: string, scratch: string): Promise<JournalLoad> {
+  fs.rmSync(scratch, { recursive: true, force: true });
+  fs.mkdirSync(scratch, { recursive: true });
+  const copy = path.join(scratch, path.basename(file));
+  fs.copyFileSync(file, copy);
+  const child = spawn(process.execPath, ['--expose-gc', '-e', JOURNAL_LOAD], {
+    env: { ...process.env, JOURNAL_JS: path.resolve(__dirname, '..', 'nodes', 'lib', 'journal.js'), JOURNAL_FILE: copy },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  live.add(child);
+  let out = '';
+  child.stdout!.on('data', (c) => (out += c));
+  const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? -1)));
+  live.delete(child);
+  fs.rmSync(scratch, { recursive: true, force: true });
+  if (code !== 0) throw new Error(`Journal.open(${path.basename(file)}) exited with ${code}`);
+  return { file: path.basename(file), ...(JSON.parse(out) as Omit<JournalLoad, 'file'>) };
+}
+
+// ---------------------------------------------------------------------------------------------
 // 3. measure start-up and memory
 
 const PRELOAD = `'use strict';
@@ -546,6 +593,17 @@ export async function benchHistory(o: HistoryBenchOptions = {}): Promise<History
     const loadedBytes = stateFiles.filter((f) => f.loadedAtStart.startsWith('yes')).reduce((n, f) => n + f.scaledBytes, 0);
     log(`     total ${(stateBytes / MB).toFixed(1)} MB = ${Math.round(stateBytes / files)} B per finished file; loaded at start: ${(loadedBytes / MB).toFixed(1)} MB = ${Math.round(loadedBytes / files)} B per file`);
 
+    // Which file costs what: every JSON-lines file Node-RED replays at start (the top level of
+    // labwire-state/; the history's day files are read on demand), opened alone.
+    const journalLoads: JournalLoad[] = [];
+    for (const f of fs.readdirSync(scaledState).filter((n) => n.endsWith('.jsonl')).sort()) {
+      journalLoads.push(await journalLoad(path.join(scaledState, f), path.join(root, 'journal-load')));
+    }
+    log(`     each journal opened alone (Journal.open, fresh process, after GC):`);
+    for (const j of journalLoads) {
+      log(`     ${j.file.padEnd(58)} open ${(j.openMs / 1000).toFixed(2)} s, ${String(j.liveEntries).padStart(7)} live, heap +${j.heapMB.toFixed(1)} MB, RSS +${j.rssMB.toFixed(1)} MB, ${(j.bytesAfterCompact / MB).toFixed(1)} MB after compaction`);
+    }
+
     // Baseline: the same user directory (flows, credentials, settings, the pack link), no state.
     fs.cpSync(subject, baseline, { recursive: true, verbatimSymlinks: true });
     restoreState(null, path.join(baseline, 'labwire-state'));
@@ -578,6 +636,7 @@ export async function benchHistory(o: HistoryBenchOptions = {}): Promise<History
       stateFiles,
       stateBytes,
       stateBytesPerFile: Math.round(stateBytes / files),
+      journalLoads,
       baseline: b,
       subject: s,
       diff,
