@@ -11,7 +11,9 @@
  *    with the instrument file index moved by c·S, id-like strings (uuids, `prefix_abc123`) and
  *    unmatched journal keys made unique with same-length replacements, and epoch/ISO timestamps
  *    moved back by up to 29 days; a file whose name holds a date (history day files) gets each
- *    copy's records under the copy's date. No state file is special-cased by name.
+ *    copy's records under the copy's date; a file of journal records ({k, v} / {k, d}) is
+ *    compacted as the Journal does while appending (> 2 × live + 1000 records). No state file is
+ *    special-cased by name.
  * 3. Measure: a baseline user directory (same flows, credentials, settings, empty
  *    `labwire-state/`) and the scaled subject, each started R times (alternating, the state
  *    restored before every start because the journals compact on open): time from spawn to
@@ -68,6 +70,8 @@ export interface StateFileFigures {
   bytesPerFile: number;
   recordsPerFile: number;
   loadedAtStart: string;
+  /** Journals: records appended over the N files (the file holds fewer: it is compacted). */
+  appendedRecords?: number;
 }
 
 interface Stats {
@@ -367,6 +371,36 @@ function scaleState(src: string, dst: string, sample: number, files: number, kee
       }
     });
     f.sampleRecords += lines.length;
+    // A file of journal records ({k, v} / {k, d: 1}, nodes/lib/journal.ts) is not only appended to:
+    // the Journal rewrites it with only the live records whenever it holds more than twice the live
+    // ones plus 1000 (its default compactSlack). Replay that, so the file is what the code leaves.
+    const isJournal = recs.length > 0 && recs.every((r) => !!r && typeof (r as { k?: unknown }).k === 'string');
+    if (isJournal) {
+      const liveRecs = new Map<string, string>();
+      let onDisk: string[] = [];
+      let appended = 0;
+      for (let c = 0; c < copies; c++) {
+        const shift = scaler.shiftMs(c, copies);
+        const n = c === copies - 1 ? Math.round(lines.length * lastFraction) : lines.length;
+        for (let i = 0; i < n; i++) {
+          const r = scaler.record(recs[i], c, shift) as { k: string; v?: unknown; d?: 1 } | null;
+          if (r === null) continue;
+          if (r.d) liveRecs.delete(r.k);
+          else liveRecs.set(r.k, JSON.stringify({ k: r.k, v: r.v }));
+          onDisk.push(JSON.stringify(r));
+          appended++;
+          if (onDisk.length > 2 * liveRecs.size + 1000) onDisk = [...liveRecs.values()];
+        }
+      }
+      const name = path.join(dst, rel);
+      fs.mkdirSync(path.dirname(name), { recursive: true });
+      const fd = fs.openSync(name, 'w');
+      for (let i = 0; i < onDisk.length; i += 10_000) fs.writeSync(fd, onDisk.slice(i, i + 10_000).join('\n') + '\n');
+      fs.closeSync(fd);
+      f.scaledRecords += onDisk.length;
+      f.appendedRecords = (f.appendedRecords ?? 0) + appended;
+      continue;
+    }
     const outs = new Map<string, { fd: number; buf: string[]; len: number }>();
     const out = (name: string) => {
       let o = outs.get(name);
@@ -587,7 +621,8 @@ export async function benchHistory(o: HistoryBenchOptions = {}): Promise<History
     const w = (s: string | number, n: number) => String(s).padStart(n);
     log(`     ${'file'.padEnd(58)} ${w('sample B', 10)} ${w('recs', 6)} ${w('scaled MB', 10)} ${w('recs', 8)} ${w('B/file', 7)} ${w('recs/file', 9)}  loaded at start`);
     for (const f of stateFiles) {
-      log(`     ${f.file.padEnd(58)} ${w(f.sampleBytes, 10)} ${w(f.sampleRecords, 6)} ${w((f.scaledBytes / MB).toFixed(1), 10)} ${w(f.scaledRecords, 8)} ${w(f.bytesPerFile, 7)} ${w(f.recordsPerFile, 9)}  ${f.loadedAtStart}`);
+      const compacted = f.appendedRecords !== undefined && f.appendedRecords !== f.scaledRecords ? ` (journal compacted: ${f.appendedRecords} appended)` : '';
+      log(`     ${f.file.padEnd(58)} ${w(f.sampleBytes, 10)} ${w(f.sampleRecords, 6)} ${w((f.scaledBytes / MB).toFixed(1), 10)} ${w(f.scaledRecords, 8)} ${w(f.bytesPerFile, 7)} ${w(f.recordsPerFile, 9)}  ${f.loadedAtStart}${compacted}`);
     }
     const stateBytes = stateFiles.reduce((n, f) => n + f.scaledBytes, 0);
     const loadedBytes = stateFiles.filter((f) => f.loadedAtStart.startsWith('yes')).reduce((n, f) => n + f.scaledBytes, 0);
