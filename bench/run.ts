@@ -5,7 +5,9 @@
  *
  *   npm run bench -- [--sizes 100M,1G] [--repeats N] [--skip-upload] [--skip-watch]
  *                    [--skip-pipeline] [--pipeline-files N] [--watch-files N] [--watch-stability-ms MS]
+ *                    [--skip-history] [--history-files N] [--history-repeats N]
  *   env: BENCH_SIZES, BENCH_REPEATS, BENCH_SKIP_UPLOAD=1, BENCH_SKIP_WATCH=1, BENCH_WATCH_FILES,
+ *        BENCH_SKIP_HISTORY=1, BENCH_HISTORY_FILES, BENCH_HISTORY_REPEATS,
  *        BENCH_WATCH_STABILITY_MS, BENCH_CPU_PROF_DIR (--cpu-prof every upload process)
  */
 import * as fs from 'fs';
@@ -14,6 +16,7 @@ import * as path from 'path';
 import { benchUploadBlob, parseSize, printUploadResults, UploadBenchResult } from './upload-blob';
 import { benchWatchFolder } from './watch-folder';
 import { benchPipelineRate } from './pipeline-rate';
+import { benchHistory, printHistoryResult } from './history';
 
 interface Args {
   sizes?: number[];
@@ -24,6 +27,9 @@ interface Args {
   pipelineFiles?: number;
   watchFiles?: number;
   watchStabilityMs?: number;
+  skipHistory: boolean;
+  historyFiles?: number;
+  historyRepeats?: number;
 }
 
 function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
@@ -43,6 +49,9 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
     pipelineFiles: num('BENCH_PIPELINE_FILES', env.BENCH_PIPELINE_FILES),
     watchFiles: num('BENCH_WATCH_FILES', env.BENCH_WATCH_FILES),
     watchStabilityMs: num('BENCH_WATCH_STABILITY_MS', env.BENCH_WATCH_STABILITY_MS),
+    skipHistory: flag(env.BENCH_SKIP_HISTORY),
+    historyFiles: num('BENCH_HISTORY_FILES', env.BENCH_HISTORY_FILES),
+    historyRepeats: num('BENCH_HISTORY_REPEATS', env.BENCH_HISTORY_REPEATS),
   };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i];
@@ -83,9 +92,18 @@ function parseArgs(argv: string[], env: NodeJS.ProcessEnv): Args {
       case '--watch-stability-ms':
         a.watchStabilityMs = num('--watch-stability-ms', val());
         break;
+      case '--skip-history':
+        a.skipHistory = true;
+        break;
+      case '--history-files':
+        a.historyFiles = num('--history-files', val());
+        break;
+      case '--history-repeats':
+        a.historyRepeats = num('--history-repeats', val());
+        break;
       default:
         throw new Error(
-          `unknown argument ${arg}\nusage: npm run bench -- [--sizes 100M,1G] [--repeats N] [--skip-upload] [--skip-watch] [--skip-pipeline] [--pipeline-files N] [--watch-files N] [--watch-stability-ms MS]`,
+          `unknown argument ${arg}\nusage: npm run bench -- [--sizes 100M,1G] [--repeats N] [--skip-upload] [--skip-watch] [--skip-pipeline] [--pipeline-files N] [--watch-files N] [--watch-stability-ms MS] [--skip-history] [--history-files N] [--history-repeats N]`,
         );
     }
   }
@@ -162,6 +180,24 @@ async function main(): Promise<number> {
       crashed = true;
       console.error(`CRASH pipeline-rate: ${(err as Error).stack ?? err}`);
       out.pipelineRate = { error: String((err as Error).message ?? err) };
+    }
+  }
+
+  if (args.skipHistory) {
+    console.log('\n== history: skipped');
+    out.history = 'skipped';
+  } else {
+    const files = args.historyFiles ?? 100_000;
+    console.log(`\n== history: node-red start-up and RSS with ${files} finished files of labwire-state vs an empty one`);
+    try {
+      const r = await benchHistory({ files, repeats: args.historyRepeats });
+      console.log('');
+      printHistoryResult(r);
+      out.history = r;
+    } catch (err) {
+      crashed = true;
+      console.error(`CRASH history: ${(err as Error).stack ?? err}`);
+      out.history = { error: String((err as Error).message ?? err) };
     }
   }
 
