@@ -8,6 +8,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { BioafHostNode } from './lib/config-nodes';
 import { configNode, handleInput, requireString, translator, waitStatus, type Msg } from './lib/node-red';
 import { badInput } from './lib/http/errors';
+import { findReservedKey, refuseReservedKeys } from './lib/reserved-keys';
 import { BioafClient, RESOURCES, type Resource, type Step } from './clients/bioaf/client';
 
 interface UpsertDef extends NodeDef {
@@ -25,8 +26,10 @@ type Filters = Record<string, string | number | boolean | undefined>;
 
 /** msg.payload as list filters; LIMS ids of a parent are resolved to bioAF ids. */
 async function listFilters(client: BioafClient, resource: Resource, payload: unknown, signal: AbortSignal): Promise<Filters> {
-  if (payload === undefined || payload === null || payload === '' || (typeof payload === 'object' && !Array.isArray(payload) && Object.keys(payload).length === 0)) return {};
+  if (payload === undefined || payload === null || payload === '') return {};
+  if (typeof payload === 'object' && !Array.isArray(payload) && Object.keys(payload).length === 0 && !findReservedKey(payload, 'msg.payload')) return {};
   if (typeof payload !== 'object' || Array.isArray(payload)) throw badInput('bioaf.listPayloadNotObject');
+  refuseReservedKeys(payload, 'msg.payload');
   const allowed: Record<Resource, string[]> = {
     project: ['status', 'external_id', 'q'],
     experiment: ['project_id', 'project_external_id', 'status', 'external_id', 'q'],
@@ -96,6 +99,7 @@ export = function (RED: NodeAPI): void {
         const externalId = await requireString(RED, node, t('label.externalId'), def.externalId || 'externalId', def.externalIdType || 'msg', msg);
         if (mode === 'lookup') {
           status('blue', t('status.step.looking-up'));
+          refuseReservedKeys(msg.payload, 'msg.payload');
           const p = (msg.payload && typeof msg.payload === 'object' ? msg.payload : {}) as Record<string, unknown>;
           let experimentId: number | undefined;
           if (resource === 'sample') {

@@ -1,19 +1,35 @@
 /**
  * `genie-tenant` config node: a Genie LabOS tenant's Public API URL and its API token (a Node-RED
- * credential, encrypted in flows_cred.json, never in flows.json). `${ENV}` works in both. Every
- * node using the tenant shares one client.
+ * credential, encrypted in flows_cred.json, never in flows.json). `${ENV}` works in both — expanded
+ * for the deployed node (its flow's env, then the process environment): the user's own configuration. Every node using the
+ * tenant shares one client.
  *
- * Also registers the editor's admin endpoints (guarded by `genie-tenant.read`), used by the
- * genie-command dialog to list instruments, actions and an action's parameters:
+ * Also registers the editor's admin endpoints, used by the genie-command dialog to list
+ * instruments, actions and an action's parameters:
  *   GET /labwire/genie/instruments?tenant=<config node id>
  *   GET /labwire/genie/instruments/:uid/actions?tenant=…
  *   GET /labwire/genie/instruments/:uid/actions/:name?tenant=…
- * A deployed tenant is used by id, with the credentials the runtime holds. A tenant not deployed
- * yet (or edited) can be used by sending `url=` in the query and the token in the
- * `X-Genie-Token` header (never in a URL); without either the answer says "deploy first".
+ *
+ * Security design (these routes make Node-RED send an API token somewhere):
+ *   (a) By id (`genie-tenant.read`): the deployed config node's own URL and token, resolved at
+ *       deploy. Nothing from the request reaches the URL's host, the headers or the token; a `url`
+ *       in the query is ignored.
+ *   (b) Literal (`genie-tenant.read` AND `genie-tenant.write`): a tenant not deployed yet (or whose
+ *       token was re-entered) — the URL in `url=` and the token in the `X-Genie-Token` header,
+ *       exactly as typed into the open dialog. No `${…}` is ever expanded from request input: a
+ *       value containing `${` is refused (400, "deploy first"), as is a URL that is not plain
+ *       http(s) or carries a user name, password, query or fragment. Redirects are not followed
+ *       (the client only requests paths relative to that URL, with redirects off), and errors
+ *       never echo the URL or the token.
+ *   Why (b) exists, and why it needs write: it lets the dialog list instruments before the first
+ *   deploy. But it lets the caller make Node-RED request any URL (SSRF from the Node-RED host).
+ *   Someone who may change flows (write) can already make Node-RED call any URL with an http
+ *   request node, so (b) gives them nothing new; a read-only user cannot use it. The custom header
+ *   also keeps it out of reach of cross-site requests (a browser cannot add it without a CORS
+ *   preflight, which the admin API does not grant).
  */
 import type { NodeAPI, NodeDef } from 'node-red';
-import type { Request, Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import type { GenieTenantNode } from './lib/config-nodes';
 import { GenieClient } from './clients/genie/client';
 import { LabError, redact } from './lib/http/errors';
@@ -23,11 +39,6 @@ interface GenieTenantDef extends NodeDef {
   url: string;
   timeout?: string | number;
   caFile?: string;
-}
-
-/** `${VAR}` anywhere in a value, from the process environment (Node-RED only maps whole values). */
-function env(value: string | undefined): string {
-  return (value ?? '').replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? '').trim();
 }
 
 export = function (RED: NodeAPI): void {
@@ -52,14 +63,38 @@ export = function (RED: NodeAPI): void {
   // ------------------------------------------------------------------ editor admin endpoints
 
   const canRead = RED.auth.needsPermission('genie-tenant.read');
+  const canWrite = RED.auth.needsPermission('genie-tenant.write');
+
+  /** The token typed into an open dialog (design (b) above), or '' for a deployed tenant by id. */
+  function literalToken(req: Request): string {
+    const token = String(req.get('x-genie-token') ?? '').trim();
+    return token && token !== '__PWRD__' ? token : '';
+  }
+
+  /** (b) needs the write permission as well; (a) only the read permission checked before. */
+  function writeForLiteral(req: Request, res: Response, next: NextFunction): void {
+    if (literalToken(req)) canWrite(req, res, next);
+    else next();
+  }
 
   /** The client for a request, and whether it is a temporary one to close afterwards. */
   function clientFor(req: Request): { client: GenieClient; temporary: boolean } {
-    const token = String(req.get('x-genie-token') ?? '');
-    const url = typeof req.query.url === 'string' ? req.query.url : '';
-    if (token && token !== '__PWRD__') {
+    const token = literalToken(req);
+    if (token) {
+      const url = typeof req.query.url === 'string' ? req.query.url.trim() : '';
       if (!url) throw new LabError('BAD_INPUT', 'genie.editorNoUrl');
-      return { client: new GenieClient({ url: env(url), token: env(token), timeoutMs: 15_000, retries: 0 }), temporary: true };
+      // Literal values only: `${…}` would be the process environment, which the request must not reach.
+      if (url.includes('${') || token.includes('${')) throw new LabError('BAD_INPUT', 'genie.editorEnvRefused');
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        throw new LabError('BAD_INPUT', 'genie.editorUrlInvalid');
+      }
+      if ((parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.username || parsed.password || parsed.search || parsed.hash || url.includes('#')) {
+        throw new LabError('BAD_INPUT', 'genie.editorUrlInvalid');
+      }
+      return { client: new GenieClient({ url, token, timeoutMs: 15_000, retries: 0 }), temporary: true };
     }
     const id = typeof req.query.tenant === 'string' ? req.query.tenant : '';
     const node = id ? (RED.nodes.getNode(id) as unknown as GenieTenantNode | null) : null;
@@ -97,16 +132,19 @@ export = function (RED: NodeAPI): void {
   RED.httpAdmin.get(
     '/labwire/genie/instruments',
     canRead,
+    writeForLiteral,
     endpoint(async (client, _req, signal) => (await client.listInstruments(signal)).map((i) => ({ uid: i.uid, name: i.name ?? i.uid, type: i.type, status: i.status }))),
   );
   RED.httpAdmin.get(
     '/labwire/genie/instruments/:uid/actions',
     canRead,
+    writeForLiteral,
     endpoint(async (client, req, signal) => client.listActions(String(req.params.uid), signal)),
   );
   RED.httpAdmin.get(
     '/labwire/genie/instruments/:uid/actions/:name',
     canRead,
+    writeForLiteral,
     endpoint(async (client, req, signal) => client.getAction(String(req.params.uid), String(req.params.name), signal)),
   );
 };

@@ -7,6 +7,7 @@
  */
 import { badInput } from '../../lib/http/errors';
 import type { MessageKey } from '../../lib/messages';
+import { refuseReservedKeys } from '../../lib/reserved-keys';
 
 export type Resource = 'project' | 'experiment' | 'sample';
 export const RESOURCES: Resource[] = ['project', 'experiment', 'sample'];
@@ -170,6 +171,9 @@ export function planWrite(resource: Resource, externalId: string, payload: unkno
   if (typeof payload !== 'object' || Array.isArray(payload)) {
     throw Array.isArray(payload) ? badInput('bioaf.payloadIsArray', { resource }) : badInput('bioaf.payloadNotObject', { resource, type: typeof payload });
   }
+  // `__proto__` / `constructor` / `prototype` anywhere in the record (own keys from JSON, or a
+  // prototype set by an object literal) are refused, naming the key: never dropped silently.
+  refuseReservedKeys(payload, 'msg.payload');
   const plan: WritePlan = { resource, externalId, fields: {} };
   const specs = FIELDS[resource];
   for (const [name, value] of Object.entries(payload as Record<string, unknown>)) {
@@ -192,7 +196,7 @@ export function planWrite(resource: Resource, externalId: string, payload: unkno
       plan.experimentExternalId = checkExternalId(String(value), 'bioaf.experimentExternalIdLength');
       continue;
     }
-    const spec = specs[name];
+    const spec = Object.prototype.hasOwnProperty.call(specs, name) ? specs[name] : undefined;
     if (!spec) {
       throw badInput('bioaf.noWritableField', { resource, field: name, writable: writableNames(resource).join(', ') });
     }

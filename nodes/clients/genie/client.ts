@@ -84,7 +84,15 @@ export function commandOutcome(status: unknown): 'running' | 'success' | 'failur
   return 'running'; // running, pending, queued, unknown: keep following until the timeout
 }
 
-const enc = encodeURIComponent;
+/**
+ * One path segment (an instrument uid, an action name, a command id). `.` and `..` are refused:
+ * URL parsing resolves them (even percent-encoded), so `..` would reach another path of the
+ * Genie host with the tenant's token.
+ */
+function enc(segment: string): string {
+  if (/^(\.|%2e){1,2}$/i.test(segment)) throw badInput('genie.badPathSegment', { value: segment });
+  return encodeURIComponent(segment);
+}
 
 export class GenieClient {
   readonly http: HttpClient;

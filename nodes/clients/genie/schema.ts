@@ -23,6 +23,7 @@ import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
 import { LabError } from '../../lib/http/errors';
 import { messageRef, type MessageKey, type MessageRef, type MessageVars } from '../../lib/messages';
 import type { GenieAction, GenieCommandValue, GenieParameter } from './types';
+import { isReservedKey, refuseReservedKeys, reservedKeyError } from '../../lib/reserved-keys';
 
 export type ValuesInput =
   | Record<string, unknown>
@@ -259,6 +260,7 @@ function label(p: GenieParameter): string {
  * order), or throws a BAD_INPUT LabError naming every offending parameter and rule.
  */
 export function validateValues(action: GenieAction, input: ValuesInput): GenieCommandValue[] {
+  refuseReservedKeys(input, 'values');
   const params = action.parameters ?? [];
   const byId = new Map(params.map((p) => [p.id, p]));
   const byName = new Map(params.map((p) => [p.name, p]));
@@ -327,6 +329,11 @@ export function validateValues(action: GenieAction, input: ValuesInput): GenieCo
  */
 export function mergeValues(action: GenieAction, dialog: Record<string, unknown> | undefined, fromMsg: ValuesInput): Record<string, unknown> {
   const params = action.parameters ?? [];
+  // `__proto__` / `constructor` / `prototype` as a key (own, from JSON, or a prototype set by an
+  // object literal), in msg.values or in a json value inside it, is refused naming the key —
+  // before, `out[key] = v` set the prototype and the value vanished without a word.
+  refuseReservedKeys(fromMsg, 'msg.values');
+  refuseReservedKeys(dialog, 'params');
   const resolve = (key: string) => (params.find((p) => p.id === key) ?? params.find((p) => p.name === key))?.id ?? key;
   const out: Record<string, unknown> = {};
   for (const [key, raw] of Object.entries(dialog ?? {})) {
@@ -346,6 +353,7 @@ export function mergeValues(action: GenieAction, dialog: Record<string, unknown>
   if (Array.isArray(fromMsg)) {
     for (const item of fromMsg) {
       const key = item && typeof item === 'object' ? item.parameterId ?? item.id ?? item.name : undefined;
+      if (typeof key === 'string' && isReservedKey(key)) throw reservedKeyError('msg.values', key);
       if (typeof key === 'string') out[resolve(key)] = item.value;
       else throw new LabError('BAD_INPUT', 'genie.msgValueWithoutId', { action: action.action, item: String(JSON.stringify(item)) });
     }
