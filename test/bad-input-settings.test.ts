@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { DEFAULT_API_KEY } from '../simulator';
 import { DEFAULT_GENIE_TOKEN } from '../simulator/genie';
 import { unload, tempDir } from './support/nodered';
-import { assertAlive, assertCaught, assertRedStatus, helper, loadCase, rejections, sendAndCatch } from './support/bad-input';
+import { assertAlive, assertCaught, assertStatusTells, helper, loadCase, redStatus, rejections, sendAndCatch } from './support/bad-input';
 
 type Rule = { kind: 'seconds' | 'hours' | 'days'; min: number; above?: boolean } | { kind: 'integer'; min: number; max?: number };
 
@@ -192,13 +192,17 @@ describe('bad settings: red status at deploy, every message a Catch-able BAD_INP
       const h = await loadCase({ types, nodes, credentials });
       const node = h.getNode('n');
       assert.ok(node, 'the node was constructed');
-      // At deploy: a red ring naming the setting, before any message.
-      assertRedStatus(node, c.message);
+      // At deploy: a red ring, before any message.
+      const atDeploy = redStatus(node);
       // Every message: a Catch-able BAD_INPUT with the msg, naming the setting.
       const caught = await sendAndCatch(h, 2, spec.msg);
       caught.sort((a, b) => a.marker - b.marker);
       caught.forEach((m, i) => assertCaught(m, i + 1, 'BAD_INPUT', c.message));
-      assertRedStatus(node, c.message);
+      // The red ring tells the same error and names the (first) setting.
+      const setting = /"([^"]+)"/.exec(String(caught[0].error.message))![1];
+      assert.ok(atDeploy.includes(`"${setting}"`), `status at deploy "${atDeploy}" names "${setting}"`);
+      assertStatusTells(atDeploy, caught[0]);
+      assertStatusTells(redStatus(node), caught[1]);
       await assertAlive(h, before);
     });
   }
