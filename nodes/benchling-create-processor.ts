@@ -19,6 +19,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { createAndProcess, processorJournalOptions, type ProcessorRecord } from './clients/benchling/output-processing';
 import { Journal, stateFilePath } from './lib/journal';
 import { JourneyLinks, noteJourney } from './lib/journey';
+import { Settings } from './lib/settings';
 import { configNode, handleInput, requireString, translator, waitStatus } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
@@ -45,6 +46,7 @@ export = function (RED: NodeAPI): void {
     // A file's record goes when its journey is done (the journey's history keeps the ids).
     const links = new JourneyLinks((key) => journal.delete(key));
 
+    const settings = new Settings(RED, node).uses(def.tenant, 'benchling-tenant');
     handleInput(
       RED,
       node,
@@ -79,6 +81,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
       },
       {
+        settings,
         doneStatus: (msg) => t('status.processing', { id: String(msg.processorId) }),
         onClose: () => {
           links.close();

@@ -5,6 +5,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { AssayRun } from './clients/benchling/types';
 import type { BenchlingTenantNode } from './lib/config-nodes';
+import { Settings } from './lib/settings';
 import { configNode, evaluateProperty, handleInput, requireString, translator, waitStatus } from './lib/node-red';
 
 interface FindRunsDef extends NodeDef {
@@ -21,6 +22,7 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'benchling-find-runs');
+    const settings = new Settings(RED, node).uses(def.tenant, 'benchling-tenant');
     handleInput(
       RED,
       node,
@@ -50,7 +52,7 @@ export = function (RED: NodeAPI): void {
           send(out);
         });
       },
-      { doneStatus: (msg) => t('status.found', { count: String(msg.count) }) },
+      { settings, doneStatus: (msg) => t('status.found', { count: String(msg.count) }) },
     );
   }
   RED.nodes.registerType('benchling-find-runs', BenchlingFindRuns as never);

@@ -10,7 +10,8 @@ import type { AutomationInputGenerator } from './clients/benchling/types';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 import { badInput, LabError } from './lib/http/errors';
 import { safeFileName } from './lib/files';
-import { configNode, evaluateProperty, handleInput, requireString, secondsSetting, translator, waitStatus } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, requireString, translator, waitStatus } from './lib/node-red';
+import { Settings } from './lib/settings';
 
 interface GenerateInputDef extends NodeDef {
   tenant: string;
@@ -29,8 +30,9 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'benchling-generate-input');
-    const intervalMs = secondsSetting(t('label.interval'), def.interval, 2, 0.01);
-    const timeoutMs = secondsSetting(t('label.timeout'), def.timeout, 600, 0.01);
+    const settings = new Settings(RED, node).uses(def.tenant, 'benchling-tenant');
+    const intervalMs = settings.seconds(t('label.interval'), def.interval, { default: 2, min: 0.01 });
+    const timeoutMs = settings.seconds(t('label.timeout'), def.timeout, { default: 600, min: 0.01 });
 
     handleInput(
       RED,
@@ -98,7 +100,7 @@ export = function (RED: NodeAPI): void {
         msg.inputGenerator = task.response;
         send(msg);
       },
-      { doneStatus: (msg) => t('status.generated', { name: path.basename(String(msg.filename ?? '')) }) },
+      { settings, doneStatus: (msg) => t('status.generated', { name: path.basename(String(msg.filename ?? '')) }) },
     );
   }
   RED.nodes.registerType('benchling-generate-input', BenchlingGenerateInput as never);

@@ -9,10 +9,11 @@
  * followed through `GET /automation-output-processors/{id}` instead, with the same outputs.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { configNode, evaluateProperty, handleInput, Msg, requireString, secondsSetting, translator, waitStatus, type Translate } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, Msg, requireString, translator, waitStatus, type Translate } from './lib/node-red';
 import { describeError } from './lib/http/errors';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 import { noteJourney } from './lib/journey';
+import { Settings } from './lib/settings';
 
 interface PollTaskDef extends NodeDef {
   tenant: string;
@@ -46,9 +47,10 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'benchling-poll-task');
-    const intervalMs = secondsSetting(t('label.interval'), def.interval, 5, 0.01);
-    const maxIntervalMs = Math.max(intervalMs, secondsSetting(t('label.upTo'), def.maxInterval, 30, 0.01));
-    const timeoutMs = secondsSetting(t('label.timeout'), def.timeout, 1800, 0.01);
+    const settings = new Settings(RED, node).uses(def.tenant, 'benchling-tenant');
+    const intervalMs = settings.seconds(t('label.interval'), def.interval, { default: 5, min: 0.01 });
+    const maxIntervalMs = Math.max(intervalMs, settings.seconds(t('label.upTo'), def.maxInterval, { default: 30, min: 0.01 }));
+    const timeoutMs = settings.seconds(t('label.timeout'), def.timeout, { default: 1800, min: 0.01 });
 
     handleInput(
       RED,
@@ -99,6 +101,7 @@ export = function (RED: NodeAPI): void {
         send([null, msg]);
       },
       {
+        settings,
         doneStatus: (msg: Msg) => {
           const task = msg.task as { status?: string } | undefined;
           return task?.status === 'FAILED' ? t('status.failed') : t('status.succeeded');

@@ -9,6 +9,7 @@ import type { BenchlingTenantNode } from './lib/config-nodes';
 import type { Method } from './lib/http/client';
 import { badInput } from './lib/http/errors';
 import { checkApiPath } from './clients/benchling/client';
+import { Settings } from './lib/settings';
 import { configNode, handleInput, requireString, translator, waitStatus } from './lib/node-red';
 
 interface RequestDef extends NodeDef {
@@ -25,6 +26,7 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'benchling-request');
+    const settings = new Settings(RED, node).uses(def.tenant, 'benchling-tenant');
     handleInput(
       RED,
       node,
@@ -49,7 +51,7 @@ export = function (RED: NodeAPI): void {
         msg.statusCode = res.status;
         send(msg);
       },
-      { doneStatus: (msg) => `HTTP ${String(msg.statusCode)}` },
+      { settings, doneStatus: (msg) => `HTTP ${String(msg.statusCode)}` },
     );
   }
   RED.nodes.registerType('benchling-request', BenchlingRequest as never);

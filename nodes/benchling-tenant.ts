@@ -8,7 +8,8 @@ import type { NodeAPI, NodeDef } from 'node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 import { BenchlingClient, DEFAULT_RATE_LIMIT } from './clients/benchling/client';
 import { describeError } from './lib/http/errors';
-import { lazyClient, secondsSetting, translator } from './lib/node-red';
+import { lazyClient, translator } from './lib/node-red';
+import { Settings } from './lib/settings';
 
 interface BenchlingTenantDef extends NodeDef {
   url: string;
@@ -24,8 +25,11 @@ export = function (RED: NodeAPI): void {
   const t = translator(RED, 'benchling-tenant');
   function BenchlingTenant(this: BenchlingTenantNode, def: BenchlingTenantDef) {
     RED.nodes.createNode(this, def);
-    const limit = Number(def.rateLimit) > 0 ? Number(def.rateLimit) : DEFAULT_RATE_LIMIT.limit;
-    const timeoutMs = secondsSetting(t('label.timeout'), def.timeout, 30, 0.1);
+    // Unusable settings do not stop the config node: the nodes using it report them.
+    const s = new Settings(RED, this);
+    const limit = s.integer(t('label.rateLimit'), def.rateLimit, { default: DEFAULT_RATE_LIMIT.limit, min: 1 });
+    const timeoutMs = s.seconds(t('label.timeout'), def.timeout, { default: 30, min: 0.1 });
+    this.settingsProblem = () => s.ownProblem();
     this.client = lazyClient(this, () => {
         const creds = this.credentials ?? {};
         return new BenchlingClient({

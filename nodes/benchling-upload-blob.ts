@@ -16,6 +16,7 @@ import { JourneyLinks, noteJourney } from './lib/journey';
 import type { Blob, BlobType } from './clients/benchling/types';
 import { badInput, describeError } from './lib/http/errors';
 import { Journal, stateFilePath } from './lib/journal';
+import { Settings } from './lib/settings';
 import { configNode, evaluateProperty, handleInput, Msg, translator, waitStatus } from './lib/node-red';
 import type { BenchlingTenantNode } from './lib/config-nodes';
 
@@ -44,6 +45,7 @@ export = function (RED: NodeAPI): void {
       (blob, err) => node.warn(t.shared('errors.blob.abortFailed', { blob, reason: describeError(t.error(err)) })),
     );
 
+    const settings = new Settings(RED, node).uses(def.tenant, 'benchling-tenant');
     handleInput(
       RED,
       node,
@@ -83,6 +85,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
       },
       {
+        settings,
         doneStatus: (msg: Msg) => t('status.uploaded', { name: (msg.payload as Blob)?.name ?? '' }),
         onClose: () => {
           links.close();

@@ -10,6 +10,8 @@ import type { BioafHostNode } from './lib/config-nodes';
 import { BioafClient } from './clients/bioaf/client';
 import { fromEnv, parseSecrets } from './clients/bioaf/webhook';
 import { registerSecret } from './lib/http/errors';
+import { translator } from './lib/node-red';
+import { Settings } from './lib/settings';
 
 interface BioafHostDef extends NodeDef {
   url: string;
@@ -21,7 +23,9 @@ export = function (RED: NodeAPI): void {
   function BioafHost(this: BioafHostNode, def: BioafHostDef) {
     RED.nodes.createNode(this, def);
     let client: BioafClient | null = null;
-    const timeoutMs = Number(def.timeout) > 0 ? Number(def.timeout) * 1000 : 30_000;
+    const s = new Settings(RED, this);
+    const timeoutMs = s.seconds(translator(RED, 'bioaf-host')('label.timeout'), def.timeout, { default: 30, min: 0.1 });
+    this.settingsProblem = () => s.ownProblem();
     const secrets = parseSecrets(this.credentials?.webhookSecrets);
     for (const s of secrets) registerSecret(s);
     this.webhookSecrets = () => secrets.slice();

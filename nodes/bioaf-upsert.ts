@@ -9,6 +9,7 @@ import type { BioafHostNode } from './lib/config-nodes';
 import { configNode, handleInput, requireString, translator, waitStatus, type Msg } from './lib/node-red';
 import { badInput } from './lib/http/errors';
 import { findReservedKey, refuseReservedKeys } from './lib/reserved-keys';
+import { Settings } from './lib/settings';
 import { BioafClient, RESOURCES, type Resource, type Step } from './clients/bioaf/client';
 
 interface UpsertDef extends NodeDef {
@@ -62,8 +63,9 @@ export = function (RED: NodeAPI): void {
     const t = translator(RED, 'bioaf-upsert');
     const mode = def.mode ?? 'upsert';
     const resource = def.resource;
-    const pageSize = Number(def.pageSize) > 0 ? Math.min(200, Math.floor(Number(def.pageSize))) : 50;
-    const maxItems = Number(def.maxItems) > 0 ? Math.floor(Number(def.maxItems)) : 10_000;
+    const settings = new Settings(RED, node).uses(def.host, 'bioaf-host');
+    const pageSize = settings.integer(t('label.pageSize'), def.pageSize, { default: 50, min: 1, max: 200 });
+    const maxItems = settings.integer(t('label.maxItems'), def.maxItems, { default: 10_000, min: 1 });
 
     handleInput(
       RED,
@@ -132,6 +134,7 @@ export = function (RED: NodeAPI): void {
         send(msg);
       },
       {
+        settings,
         doneStatus: (msg: Msg) => {
           const b = msg.bioaf as { action?: string; id?: number; count?: number } | undefined;
           if (!b) return t.shared('status.done');

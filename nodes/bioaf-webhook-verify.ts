@@ -10,6 +10,7 @@ import type { BioafHostNode } from './lib/config-nodes';
 import { configNode, handleInput, translator, type Msg } from './lib/node-red';
 import { LabError } from './lib/http/errors';
 import { stateFilePath } from './lib/journal';
+import { Settings } from './lib/settings';
 import {
   DEFAULT_TOLERANCE_SEC,
   DELIVERY_HEADER,
@@ -50,9 +51,10 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'bioaf-webhook-verify');
-    const tolerance = Number(def.tolerance) > 0 ? Number(def.tolerance) : DEFAULT_TOLERANCE_SEC;
-    const maxBytes = Number(def.maxBytes) > 0 ? Math.floor(Number(def.maxBytes)) : DEFAULT_MAX_BYTES;
-    const retentionMs = (Number(def.retentionHours) > 0 ? Number(def.retentionHours) : DEFAULT_RETENTION_HOURS) * 3600_000;
+    const settings = new Settings(RED, node).uses(def.host, 'bioaf-host');
+    const tolerance = settings.seconds(t('label.tolerance'), def.tolerance, { default: DEFAULT_TOLERANCE_SEC, min: 0, above: true }) / 1000;
+    const maxBytes = settings.integer(t('label.maxBytes'), def.maxBytes, { default: DEFAULT_MAX_BYTES, min: 1 });
+    const retentionMs = settings.hours(t('label.retentionHours'), def.retentionHours, { default: DEFAULT_RETENTION_HOURS, min: 0, above: true });
     const seen = new SeenStore(stateFilePath(RED.settings.userDir as string, 'bioaf-webhook-verify', node.id), retentionMs);
     const pruner = setInterval(() => seen.prune(), Math.min(retentionMs, 3600_000));
     pruner.unref();
@@ -125,6 +127,14 @@ export = function (RED: NodeAPI): void {
         send([msg, null]);
       },
       {
+        settings,
+        // The request must still be answered: the message also goes out on output 2.
+        onSettingsProblem: (msg, send) => {
+          msg.statusCode = 500;
+          msg.reason = 'bad_settings';
+          msg.payload = { error: 'bad_settings' };
+          send([null, msg]);
+        },
         doneStatus: (msg: Msg) =>
           msg.reason ? t('status.rejected', { reason: String(msg.reason), verified, rejected }) : t('status.verified', { verified, rejected }),
         onClose: () => {

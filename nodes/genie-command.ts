@@ -19,6 +19,7 @@ import { commandOutcome } from './clients/genie/client';
 import { mergeValues, ValuesInput } from './clients/genie/schema';
 import type { GenieAction, GenieCommand } from './clients/genie/types';
 import { isCancelled, LabError } from './lib/http/errors';
+import { Settings } from './lib/settings';
 
 interface GenieCommandDef extends NodeDef {
   tenant: string;
@@ -41,11 +42,6 @@ interface Running {
   cancel: AbortController;
 }
 
-function seconds(v: string | number | undefined, fallback: number): number {
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0 ? n : fallback;
-}
-
 /** A combined signal: aborted when either is. */
 function either(a: AbortSignal, b: AbortSignal): AbortSignal {
   const any = (AbortSignal as unknown as { any?: (s: AbortSignal[]) => AbortSignal }).any;
@@ -66,9 +62,10 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'genie-command');
-    const intervalMs = seconds(def.interval, 1) * 1000;
-    const maxIntervalMs = Math.max(intervalMs, seconds(def.maxInterval, 10) * 1000);
-    const timeoutMs = seconds(def.timeout, 3600) * 1000;
+    const settings = new Settings(RED, node).uses(def.tenant, 'genie-tenant');
+    const intervalMs = settings.seconds(t('label.interval'), def.interval, { default: 1, min: 0.01 });
+    const maxIntervalMs = Math.max(intervalMs, settings.seconds(t('label.upTo'), def.maxInterval, { default: 10, min: 0.01 }));
+    const timeoutMs = settings.seconds(t('label.timeout'), def.timeout, { default: 3600, min: 0, above: true });
     const killOnStop = def.killOnStop !== false;
     /** Action definitions, per deploy (a redeploy creates a new node and a fresh cache). */
     const definitions = new Map<string, Promise<GenieAction>>();
@@ -215,6 +212,7 @@ export = function (RED: NodeAPI): void {
         }
       },
       {
+        settings,
         doneStatus: (msg: Msg) => {
           if (msg.cancel) return t('status.cancelled', { count: Number(msg._genieCancelled ?? 0) });
           const c = msg.command as GenieCommand | undefined;

@@ -33,7 +33,8 @@ import type { NextFunction, Request, Response } from 'express';
 import type { GenieTenantNode } from './lib/config-nodes';
 import { GenieClient } from './clients/genie/client';
 import { LabError, redact } from './lib/http/errors';
-import { expandEnv, lazyClient, secondsSetting, translator } from './lib/node-red';
+import { expandEnv, lazyClient, translator } from './lib/node-red';
+import { Settings } from './lib/settings';
 
 interface GenieTenantDef extends NodeDef {
   url: string;
@@ -46,7 +47,9 @@ export = function (RED: NodeAPI): void {
 
   function GenieTenant(this: GenieTenantNode, def: GenieTenantDef) {
     RED.nodes.createNode(this, def);
-    const timeoutMs = secondsSetting(t('label.timeout'), def.timeout, 30, 0.1);
+    const s = new Settings(RED, this);
+    const timeoutMs = s.seconds(t('label.timeout'), def.timeout, { default: 30, min: 0.1 });
+    this.settingsProblem = () => s.ownProblem();
     this.client = lazyClient(this, () =>
       new GenieClient({
         url: expandEnv(RED, this, t('label.url'), def.url),

@@ -8,6 +8,7 @@ import { FolderWatcher, WatchedFile, WatcherStatus } from './clients/folder-watc
 import { failureFromMessage, registerJourneyOwner } from './lib/journey';
 import { fileRefFrom, journeyRefFrom, watcherOptions, type WatchFolderDef } from './lib/watch-folder-input';
 import { handleInput, setStatus, translator } from './lib/node-red';
+import { Settings } from './lib/settings';
 import { badInput, describeError, LabError } from './lib/http/errors';
 
 export = function (RED: NodeAPI): void {
@@ -29,8 +30,11 @@ export = function (RED: NodeAPI): void {
     let settingsError: LabError | null = null;
     let unregister = (): void => undefined;
 
+    const settings = new Settings(RED, node);
     try {
-      watcher = new FolderWatcher(watcherOptions(RED, node, def, t));
+      const options = watcherOptions(RED, node, def, t, settings);
+      // Unusable numbers: no watcher; handleInput shows them and fails every message with them.
+      if (!settings.problem()) watcher = new FolderWatcher(options);
     } catch (err) {
       const reason = err instanceof LabError ? t.error(err).message : describeError(err);
       // Anything else (a bug, an unexpected throw) is still told as a settings problem, Catch-ably.
@@ -132,6 +136,7 @@ export = function (RED: NodeAPI): void {
         else if (result.outcome === 'stale') node.warn(t('warnings.staleAck', { file: result.path }));
       },
       {
+        settings,
         doneStatus: () => (watcher ? statusText(watcher.getStatus()) : null),
         onClose: async () => {
           unregister();

@@ -7,6 +7,8 @@ import type { NodeAPI, NodeDef } from 'node-red';
 import type { Ot2RobotNode } from './lib/config-nodes';
 import { DEFAULT_PORT, OpentronsClient } from './clients/opentrons/client';
 import type { GenerationSetting } from './clients/opentrons/types';
+import { translator } from './lib/node-red';
+import { Settings } from './lib/settings';
 
 interface Ot2RobotDef extends NodeDef {
   host: string;
@@ -19,9 +21,12 @@ export = function (RED: NodeAPI): void {
   function Ot2Robot(this: Ot2RobotNode, def: Ot2RobotDef) {
     RED.nodes.createNode(this, def);
     let client: OpentronsClient | null = null;
-    const port = Number(def.port) > 0 ? Number(def.port) : DEFAULT_PORT;
+    const t = translator(RED, 'ot2-robot');
+    const s = new Settings(RED, this);
+    const port = s.port(t('label.port'), def.port, DEFAULT_PORT);
     const generation: GenerationSetting = def.generation === 'runs' || def.generation === 'sessions' ? def.generation : 'auto';
-    const timeoutMs = Number(def.timeout) > 0 ? Number(def.timeout) * 1000 : 15_000;
+    const timeoutMs = s.seconds(t('label.timeout'), def.timeout, { default: 15, min: 0.1 });
+    this.settingsProblem = () => s.ownProblem();
     this.client = () => {
       client ??= new OpentronsClient({ host: def.host, port, generation, timeoutMs });
       return client;

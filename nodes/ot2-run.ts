@@ -18,6 +18,7 @@ import type { FileSource } from './clients/opentrons/multipart';
 import type { Ot2RobotNode } from './lib/config-nodes';
 import { badInput } from './lib/http/errors';
 import { Journal, stateFilePath } from './lib/journal';
+import { Settings } from './lib/settings';
 import { configNode, evaluateProperty, handleInput, Msg, reportError, setStatus, translator, waitStatus, type StatusFill, type Translate } from './lib/node-red';
 
 interface Ot2RunDef extends NodeDef {
@@ -45,11 +46,6 @@ interface JournalEntry extends RunRecord {
 }
 
 const COMMANDS = new Set(['pause', 'resume', 'cancel']);
-
-function num(v: string | number | undefined, fallback: number, allowZero = false): number {
-  const n = Number(v);
-  return Number.isFinite(n) && (n > 0 || (allowZero && n === 0)) && v !== '' && v !== undefined ? n : fallback;
-}
 
 /** Seconds for a status: one decimal below 10 s, whole seconds above. */
 function seconds(ms: number): string {
@@ -88,10 +84,12 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const t = translator(RED, 'ot2-run');
-    const pollIntervalMs = num(def.interval, 1) * 1000;
-    const loadTimeoutMs = num(def.loadTimeout, 300) * 1000;
-    const runTimeoutMs = num(def.runTimeout, 0, true) * 1000;
-    const offlineTimeoutMs = num(def.offlineTimeout, 600, true) * 1000;
+    const settings = new Settings(RED, node).uses(def.robot, 'ot2-robot');
+    const pollIntervalMs = settings.seconds(t('label.interval'), def.interval, { default: 1, min: 0.01 });
+    const loadTimeoutMs = settings.seconds(t('label.loadTimeout'), def.loadTimeout, { default: 300, min: 0, above: true });
+    // 0 = no limit
+    const runTimeoutMs = settings.seconds(t('label.runTimeout'), def.runTimeout, { default: 0, min: 0 });
+    const offlineTimeoutMs = settings.seconds(t('label.offlineTimeout'), def.offlineTimeout, { default: 600, min: 0 });
     const onClosePolicy = def.onClose === 'stop' ? 'stop' : 'leave';
     const journal = Journal.open<JournalEntry>(stateFilePath(RED.settings.userDir as string, 'ot2-run', node.id));
     const closing = new AbortController();
@@ -215,6 +213,7 @@ export = function (RED: NodeAPI): void {
         });
       },
       {
+        settings,
         doneStatus: (msg: Msg) => {
           if (typeof msg.command === 'string') return t(COMMAND_SENT[msg.command.trim().toLowerCase()]);
           const p = msg.ot2 as RunOutcome | undefined;

@@ -12,6 +12,7 @@ import type { OnWait, WaitReason } from './http/client';
 import { badInput, describeError, LabError } from './http/errors';
 import { englishText, flattenVars, SHARED_CATALOGUE, type MessageVars, type SharedStatusKey } from './messages';
 import { failureOfError } from './journey/classify';
+import { configProblem, expandSetting, type CheckedConfigNode, type Settings } from './settings';
 
 export type Msg = NodeMessageInFlow & Record<string, unknown>;
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
@@ -33,6 +34,14 @@ export interface InputOptions {
   doneStatus?: (msg: Msg) => string | null;
   /** Called once when the node closes, after in-flight work was told to stop. */
   onClose?: (removed: boolean) => Promise<void> | void;
+  /**
+   * The node's settings (and the config nodes it uses). When one is unusable the node shows it
+   * as a red ring at deploy, and every message fails with it (BAD_INPUT, Catch-able, with the msg)
+   * without reaching `work`.
+   */
+  settings?: Settings;
+  /** Called before a message fails for unusable settings (e.g. to answer an HTTP request anyway). */
+  onSettingsProblem?: (msg: Msg, send: SendFn) => void;
 }
 
 const MAX_STATUS = 40;
@@ -63,9 +72,25 @@ export function reportError(t: Translate, node: Node, err: unknown, msg: Msg | u
 export function handleInput(RED: NodeAPI, node: Node, work: (w: Work) => Promise<void>, opts: InputOptions = {}): void {
   const t = translator(RED, node.type);
   const inFlight = new Set<AbortController>();
+  const atDeploy = opts.settings?.problem();
+  if (atDeploy) {
+    const text = t.error(atDeploy).message;
+    setStatus(node, 'red', text, 'ring');
+    node.warn(text);
+  }
 
   node.on('input', (rawMsg: NodeMessageInFlow, send: SendFn, done: (err?: Error) => void) => {
     const msg = rawMsg as Msg;
+    const problem = opts.settings?.problem();
+    if (problem) {
+      try {
+        opts.onSettingsProblem?.(msg, send);
+        reportError(t, node, problem, msg, done);
+      } catch (err) {
+        node.error(err);
+      }
+      return;
+    }
     const controller = new AbortController();
     inFlight.add(controller);
     const w: Work = {
@@ -147,20 +172,12 @@ export async function requireString(
  * talks to a service (Benchling tenant, robot, LIMS host).
  */
 export function configNode<T>(RED: NodeAPI, node: Node, id: string | undefined, type: string): T {
-  const cfg = id ? (RED.nodes.getNode(id) as unknown as (T & { type?: string }) | null) : null;
+  const cfg = id ? (RED.nodes.getNode(id) as unknown as (T & Node & CheckedConfigNode) | null) : null;
   if (!cfg) throw badInput('common.noConfigNode', { type, node: node.name || node.type });
+  // A config node with an unusable setting is constructed anyway and tells what is wrong.
+  const problem = cfg.settingsProblem?.();
+  if (problem) throw configProblem(cfg, type, problem);
   return cfg;
-}
-
-/**
- * A seconds setting from the editor as milliseconds: empty means the default; anything that is
- * not a number of seconds ≥ `min` is a clear error naming the setting.
- */
-export function secondsSetting(label: string, value: string | number | undefined, defaultSeconds: number, min = 0): number {
-  if (value === undefined || value === null || value === '') return defaultSeconds * 1000;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) throw badInput('common.badSeconds', { setting: label, min, value: String(value) });
-  return Math.round(n * 1000);
 }
 
 /**
@@ -169,11 +186,7 @@ export function secondsSetting(label: string, value: string | number | undefined
  * error rather than an empty path or URL.
  */
 export function expandEnv(RED: NodeAPI, node: Node, label: string, value: string | undefined): string {
-  return (value ?? '').trim().replace(/\$\{([^}]+)\}/g, (_m, name: string) => {
-    const v = RED.util.getSetting(node, name.trim());
-    if (v === undefined || v === null || v === '') throw badInput('common.envNotSet', { setting: label, name });
-    return String(v);
-  });
+  return expandSetting(RED, node, label, value);
 }
 
 /**

@@ -7,7 +7,8 @@ import * as path from 'path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { FileRef, FolderWatcherOptions, PostAction, WatchMode } from '../clients/folder-watcher';
 import { stateFilePath } from './journal';
-import { expandEnv, Msg, secondsSetting, type Translate } from './node-red';
+import { expandEnv, Msg, type Translate } from './node-red';
+import type { Settings } from './settings';
 
 export interface WatchFolderDef extends NodeDef {
   folder: string;
@@ -30,8 +31,11 @@ export interface WatchFolderDef extends NodeDef {
   retention?: string | number;
 }
 
-/** The watcher's options from the node's settings; a bad setting throws a LabError naming it. */
-export function watcherOptions(RED: NodeAPI, node: Node, def: WatchFolderDef, t: Translate): FolderWatcherOptions {
+/**
+ * The watcher's options from the node's settings. An unusable number is collected in `s` (the
+ * caller checks `s.problem()` before using the options); a bad folder throws a LabError naming it.
+ */
+export function watcherOptions(RED: NodeAPI, node: Node, def: WatchFolderDef, t: Translate, s: Settings): FolderWatcherOptions {
   const ledgerFile = stateFilePath(RED.settings.userDir, 'watch-folder', node.id);
   return {
     folder: expandEnv(RED, node, t('label.folder'), def.folder),
@@ -39,23 +43,23 @@ export function watcherOptions(RED: NodeAPI, node: Node, def: WatchFolderDef, t:
     exclude: def.exclude || '',
     recursive: !!def.recursive,
     mode: def.mode || 'auto',
-    pollIntervalMs: secondsSetting(t('label.pollInterval'), def.pollInterval, 15, 0.05),
-    stabilityMs: secondsSetting(t('label.stability'), def.stability, 5, 0),
-    rescanIntervalMs: secondsSetting(t('label.rescanInterval'), def.rescanInterval, 60, 0),
-    folderProbeMs: secondsSetting(t('label.probeInterval'), def.probeInterval, 3, 0.02),
+    pollIntervalMs: s.seconds(t('label.pollInterval'), def.pollInterval, { default: 15, min: 0.05 }),
+    stabilityMs: s.seconds(t('label.stability'), def.stability, { default: 5, min: 0 }),
+    rescanIntervalMs: s.seconds(t('label.rescanInterval'), def.rescanInterval, { default: 60, min: 0 }),
+    folderProbeMs: s.seconds(t('label.probeInterval'), def.probeInterval, { default: 3, min: 0.02 }),
     postAction: def.postAction || 'none',
     archiveFolder: def.postAction === 'move' ? expandEnv(RED, node, t('label.archiveFolder'), def.archiveFolder) : undefined,
     emitEmptyFiles: !!def.emitEmpty,
     ignoreTempFiles: def.ignoreTemp !== false,
     ledgerFile,
     retry: {
-      baseMs: secondsSetting(t('label.retryBase'), def.retryBase, 30, 0.001),
-      maxMs: secondsSetting(t('label.retryMax'), def.retryMax, 1800, 0.001),
-      giveUpAfterMs: secondsSetting(t('label.giveUpAfter'), def.giveUpAfter, 24, 0) * 3600,
+      baseMs: s.seconds(t('label.retryBase'), def.retryBase, { default: 30, min: 0, above: true }),
+      maxMs: s.seconds(t('label.retryMax'), def.retryMax, { default: 1800, min: 0, above: true }),
+      giveUpAfterMs: s.hours(t('label.giveUpAfter'), def.giveUpAfter, { default: 24, min: 0 }),
     },
     failedFolder: def.failedFolder ? expandEnv(RED, node, t('label.failedFolder'), def.failedFolder) : undefined,
     historyDir: path.join(path.dirname(ledgerFile), 'history', path.basename(ledgerFile, '.jsonl')),
-    retentionMs: secondsSetting(t('label.retention'), def.retention, 30, 0) * 24 * 3600,
+    retentionMs: s.days(t('label.retention'), def.retention, { default: 30, min: 0 }),
   };
 }
 

@@ -25,7 +25,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Readable } from 'stream';
-import { badInput, LabError } from '../../lib/http/errors';
+import { badInput, LabError, requireField } from '../../lib/http/errors';
 import type { HttpClient, OnWait, StreamBody } from '../../lib/http/client';
 import type { Blob, BlobPart, BlobType } from './types';
 
@@ -173,6 +173,7 @@ export async function uploadBuffer(http: HttpClient, bytes: Buffer, o: UploadOpt
     signal: o.signal,
     onWait: o.onWait,
   });
+  requireField(res.data, 'Benchling POST /blobs', 'id');
   o.onProgress?.(bytes.length, bytes.length);
   return { blob: res.data, size: bytes.length, parts: 1, md5 };
 }
@@ -243,7 +244,7 @@ async function uploadMultipart(http: HttpClient, file: string, identity: FileIde
     signal: o.signal,
     onWait: o.onWait,
   });
-  const blobId = started.data.id;
+  const blobId = requireField(started.data, 'Benchling POST /blobs:start-multipart-upload', 'id');
   o.onMultipartStarted?.(blobId, identity);
   try {
     const blob = await sendParts(http, file, identity, blobId, partCount, o);
@@ -275,7 +276,8 @@ async function sendParts(http: HttpClient, file: string, identity: FileIdentity,
       onWait: o.onWait,
     });
     // eTags carry literal quotes; they go back exactly as received.
-    parts.push({ partNumber: res.data.partNumber, eTag: res.data.eTag });
+    const what = `Benchling POST /blobs/${blobId}/parts (part ${i + 1})`;
+    parts.push({ partNumber: requireField<number>(res.data, what, 'partNumber', 'number'), eTag: requireField(res.data, what, 'eTag') });
     sent += length;
     o.onProgress?.(sent, identity.size);
   }
@@ -289,6 +291,7 @@ async function sendParts(http: HttpClient, file: string, identity: FileIdentity,
     signal: o.signal,
     onWait: o.onWait,
   });
+  requireField(done.data, `Benchling POST /blobs/${blobId}:complete-upload`, 'id');
   return done.data;
 }
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'crypto';
 import { HttpClient, HttpClientOptions, type ApiErrorDescription, type OnWait } from '../../lib/http/client';
-import { badInput, LabError, registerSecret } from '../../lib/http/errors';
+import { badInput, LabError, registerSecret, requireField } from '../../lib/http/errors';
 import { governorFor } from '../../lib/http/governor';
 import { errorText, messageRef, type MessageRef } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
@@ -153,7 +153,7 @@ export class BenchlingClient {
 
   async createOutputProcessor(body: AutomationOutputProcessorCreate, signal?: AbortSignal, onWait?: OnWait): Promise<AutomationOutputProcessor> {
     const res = await this.http.request<AutomationOutputProcessor>({ method: 'POST', path: '/automation-output-processors', json: body, signal, onWait });
-    return res.data;
+    return checkProcessor(res.data, 'Benchling POST /automation-output-processors');
   }
 
   async processOutput(processorId: string, signal?: AbortSignal, onWait?: OnWait): Promise<string> {
@@ -187,11 +187,12 @@ export class BenchlingClient {
       path: `/automation-output-processors/${encodeURIComponent(processorId)}`,
       signal,
     });
-    return res.data;
+    return checkProcessor(res.data, `Benchling GET /automation-output-processors/${processorId}`);
   }
 
   async getTask<R = unknown>(taskId: string, signal?: AbortSignal, onWait?: OnWait): Promise<AsyncTask<R>> {
     const res = await this.http.request<AsyncTask<R>>({ method: 'GET', path: `/tasks/${encodeURIComponent(taskId)}`, signal, onWait });
+    requireField(res.data, `Benchling GET /tasks/${taskId}`, 'status');
     const status = res.data?.status;
     if (status !== 'RUNNING' && status !== 'SUCCEEDED' && status !== 'FAILED') {
       throw new LabError('BAD_RESPONSE', 'benchling.unknownTaskStatus', { task: taskId, status: String(JSON.stringify(status)) });
@@ -256,7 +257,9 @@ export class BenchlingClient {
   }
 
   async getDownloadUrl(blobId: string, signal?: AbortSignal): Promise<BlobUrl> {
-    return (await this.http.request<BlobUrl>({ method: 'GET', path: `/blobs/${encodeURIComponent(blobId)}/download-url`, signal })).data;
+    const res = await this.http.request<BlobUrl>({ method: 'GET', path: `/blobs/${encodeURIComponent(blobId)}/download-url`, signal });
+    requireField(res.data, `Benchling GET /blobs/${blobId}/download-url`, 'downloadURL');
+    return res.data;
   }
 
   /**
@@ -319,7 +322,10 @@ export class BenchlingClient {
     let nextToken: string | undefined;
     do {
       const res = await this.http.request<Record<string, unknown>>({ method: 'GET', path, query: { ...query, nextToken }, signal, onWait });
-      items.push(...((res.data[key] as T[] | undefined) ?? []));
+      const page = (res.data?.[key] as T[] | undefined) ?? [];
+      // Every listed object is used by its id (a run, a generator, a processor, a schema).
+      for (const item of page) requireField(item, `Benchling GET ${path} (${key})`, 'id');
+      items.push(...page);
       nextToken = (res.data.nextToken as string | undefined) || undefined;
     } while (nextToken);
     return items;
@@ -328,4 +334,11 @@ export class BenchlingClient {
   close(): void {
     this.http.close();
   }
+}
+
+/** A processor answer with what the pack uses next: its id (for `:process-output`) and status. */
+function checkProcessor(p: AutomationOutputProcessor, what: string): AutomationOutputProcessor {
+  requireField(p, what, 'id');
+  requireField(p, what, 'status');
+  return p;
 }

@@ -10,7 +10,7 @@
  */
 import { createHash } from 'crypto';
 import { HttpClient, type ApiErrorDescription, type OnWait } from '../../lib/http/client';
-import { badInput, LabError, registerSecret } from '../../lib/http/errors';
+import { badInput, LabError, registerSecret, requireField } from '../../lib/http/errors';
 import type { NetworkOptions } from '../../lib/http/network';
 import { errorText, messageRef, type MessageKey } from '../../lib/messages';
 import { canonicalJson, checkExternalId, collection, createBody, diffRecord, planWrite, Resource, WritePlan } from './fields';
@@ -160,6 +160,7 @@ export class BioafClient {
 
   async get(resource: Resource, id: number, o: CallOptions = {}): Promise<BioafRecord> {
     const res = await this.http.request<BioafRecord>({ method: 'GET', path: `${collection(resource)}/${id}`, signal: o.signal, onWait: o.onWait });
+    requireField(res.data, `bioAF GET ${collection(resource)}/${id}`, 'id', 'number');
     return res.data;
   }
 
@@ -181,6 +182,7 @@ export class BioafClient {
         signal: o.signal,
         onWait: o.onWait,
       });
+      requireField(res.data, `bioAF GET ${collection(resource)}/by-external/${externalId}`, 'id', 'number');
       return res.data;
     } catch (err) {
       if (isNotFound(err)) return undefined;
@@ -239,6 +241,7 @@ export class BioafClient {
       signal: o.signal,
       onWait: o.onWait,
     });
+    requireField(res.data, `bioAF POST ${collection(resource)}`, 'id', 'number');
     return { record: res.data, replayed: String(res.headers['idempotency-replayed']).toLowerCase() === 'true' };
   }
 
@@ -252,6 +255,7 @@ export class BioafClient {
       signal: o.signal,
       onWait: o.onWait,
     });
+    requireField(res.data, `bioAF PATCH ${collection(resource)}/${id}`, 'id', 'number');
     return res.data;
   }
 

@@ -6,7 +6,7 @@
  * shapes are the same at 2 and at 4 — reference §0).
  */
 import { HttpClient, type HttpResponse, type OnWait, type RequestSpec } from '../../lib/http/client';
-import { LabError } from '../../lib/http/errors';
+import { LabError, requireField } from '../../lib/http/errors';
 import { errorText } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
 import { multipartBody, type FormPart, type ResolvedFile } from './multipart';
@@ -154,6 +154,7 @@ export class OpentronsClient {
     }
     // POST /protocols is idempotent: the identical file set returns 200 with the same id (§2.1).
     const res = await this.http.request<{ data: Protocol }>({ method: 'POST', path: '/protocols', body: multipartBody(parts), idempotent: true, timeoutMs: 120_000, signal: extra.signal, onWait: extra.onWait });
+    requireField(res.data?.data, 'Opentrons POST /protocols', 'id');
     return { protocol: res.data.data, reused: res.status === 200 };
   }
 
@@ -180,7 +181,9 @@ export class OpentronsClient {
   async createRun(body: { protocolId: string; runTimeParameterValues?: Record<string, unknown> }, o: Opts = {}): Promise<Run> {
     const data: Record<string, unknown> = { protocolId: body.protocolId };
     if (body.runTimeParameterValues && Object.keys(body.runTimeParameterValues).length) data.runTimeParameterValues = body.runTimeParameterValues;
-    return (await this.req<{ data: Run }>({ method: 'POST', path: '/runs', json: { data }, ...o })).data;
+    const run = (await this.req<{ data: Run }>({ method: 'POST', path: '/runs', json: { data }, ...o }))?.data;
+    requireField(run, 'Opentrons POST /runs', 'id');
+    return run;
   }
 
   async getRun(id: string, o: Opts = {}): Promise<Run> {
@@ -213,7 +216,9 @@ export class OpentronsClient {
   async uploadLegacyProtocol(protocolFile: ResolvedFile, supportFiles: ResolvedFile[], o: Opts = {}): Promise<LegacyProtocol> {
     const parts: FormPart[] = [{ field: 'protocolFile', file: protocolFile }, ...supportFiles.map((file) => ({ field: 'supportFiles', file }))];
     // Not idempotent on 4.x: a repeat of the same stem answers 403 "Resource Exists".
-    return (await this.req<{ data: LegacyProtocol }>({ method: 'POST', path: '/protocols', body: multipartBody(parts), timeoutMs: 120_000, ...o })).data;
+    const protocol = (await this.req<{ data: LegacyProtocol }>({ method: 'POST', path: '/protocols', body: multipartBody(parts), timeoutMs: 120_000, ...o }))?.data;
+    requireField(protocol, 'Opentrons POST /protocols', 'id');
+    return protocol;
   }
 
   async deleteLegacyProtocol(id: string, o: Opts = {}): Promise<void> {
@@ -225,7 +230,9 @@ export class OpentronsClient {
   }
 
   async createSession(protocolId: string, o: Opts = {}): Promise<Session> {
-    return (await this.req<{ data: Session }>({ method: 'POST', path: '/sessions', json: { data: { sessionType: 'protocol', createParams: { protocolId } } }, ...o })).data;
+    const session = (await this.req<{ data: Session }>({ method: 'POST', path: '/sessions', json: { data: { sessionType: 'protocol', createParams: { protocolId } } }, ...o }))?.data;
+    requireField(session, 'Opentrons POST /sessions', 'id');
+    return session;
   }
 
   async getSession(id: string, o: Opts = {}): Promise<Session> {

@@ -99,3 +99,15 @@ export function describeError(err: unknown): string {
     return 'unknown error';
   }
 }
+
+/**
+ * An answer's field the API promises and the next call needs (an id, a status…): returned when it
+ * is a non-empty string (or a number, for `kind: 'number'`), else BAD_RESPONSE naming the call
+ * (`what`, e.g. "Benchling POST /blobs") and the field.
+ */
+export function requireField<T extends string | number = string>(data: unknown, what: string, field: string, kind: 'string' | 'number' = 'string'): T {
+  const v = data && typeof data === 'object' ? (data as Record<string, unknown>)[field] : undefined;
+  const ok = kind === 'number' ? typeof v === 'number' && Number.isFinite(v) : typeof v === 'string' && v.trim() !== '';
+  if (!ok) throw new LabError('BAD_RESPONSE', 'http.missingField', { what, field: `"${field}"` });
+  return v as T;
+}
