@@ -152,9 +152,16 @@ describe('the file journey in Node-RED', () => {
     await waitFor(() => watch.status.getCalls().some((c: any) => c.args[0].fill === 'red' && /1 failed/.test(c.args[0].text)), 10_000, 'the FAIL file dead-lettered');
 
     const state = path.join(userDir, 'labwire-state');
-    const history = fs.readdirSync(path.join(state, 'history', 'watch-folder-watch')).flatMap((f) =>
+    const readHistory = () => fs.readdirSync(path.join(state, 'history', 'watch-folder-watch')).flatMap((f) =>
       fs.readFileSync(path.join(state, 'history', 'watch-folder-watch', f), 'utf8').trim().split('\n').map((l) => JSON.parse(l)),
-    );
+      );
+    // The history line is written right after the move that the archive check saw.
+    await waitFor(() => readHistory().length >= 3, 5000, 'three finished journeys').catch(() => undefined);
+    const history = readHistory();
+    if (history.length !== 3) {
+      console.log('DIAG history', JSON.stringify(history), 'ledger', JSON.stringify([...liveRecords(path.join(state, 'watch-folder-watch.jsonl'))]));
+      console.log('DIAG raw ledger', fs.readFileSync(path.join(state, 'watch-folder-watch.jsonl'), 'utf8'));
+    }
     assert.equal(history.length, 3);
     for (const h of history) {
       const p = sim.benchling.listProcessors().find((x) => x.id === h.steps.processorId) as { file?: { id?: string; name?: string }; status?: string } | undefined;
