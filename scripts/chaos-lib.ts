@@ -48,6 +48,8 @@ export type NodeOverrides = Record<string, Record<string, unknown>>;
 /** Short timings, as test/e2e.test.ts uses them. */
 export const BASE_OVERRIDES: NodeOverrides = {
   inject: { once: true, onceDelay: 0.2, repeat: '' },
+  // The example's debug nodes (outcomes, the Catch's errors) also go to Node-RED's log (--log FILE).
+  debug: { console: true },
   'lab-watch-folder': { stability: 0.4, rescanInterval: 2 },
   'benchling-poll-task': { interval: 0.1, maxInterval: 0.3 },
 };
