@@ -14,7 +14,14 @@ import { abortChaos, formatResult, mergeOverrides, parseSetting, runScenarioA, r
 
 function usage(msg?: string): never {
   if (msg) console.error(`chaos: ${msg}`);
-  console.error(fs.readFileSync(__filename, 'utf8').split('\n').slice(0, 4).join('\n').replace(/^\/\/ ?/gm, ''));
+  console.error(
+    'usage: npm run chaos -- [--scenario A|B|all] [--files N] [--fail-files N] [--faults P] [--kills K] [--seed S]\n' +
+      '         [--set node-type.property=value]... [--env NAME=VALUE]... [--json FILE] [--log FILE] [--keep]\n' +
+      '         [--deadline SECONDS] [--stall SECONDS] [--quiet SECONDS] [--fault-kinds 500,resetAfter,...]\n' +
+      '         [--trickle-ms MS] [--kill-min S] [--kill-max S] [--write-every MS]\n' +
+      '  Defaults: A 100 files + 5 FAIL files at 20 % faults; B 200 files every 150 ms, 5 kills every 2–15 s.\n' +
+      '  Node properties also from LABWIRE_CHAOS_OVERRIDES=\'{"lab-watch-folder":{"retryBaseSec":1}}\'.',
+  );
   process.exit(2);
 }
 

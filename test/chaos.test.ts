@@ -22,7 +22,7 @@ function report(r: ScenarioResult): string {
 describe('chaos: example 01 under faults and crashes', { concurrency: true }, () => {
   test('A: 20 % faults of every kind, no restart', { timeout: 180_000 }, async (t) => {
     const r = await runScenarioA({ files: 30, failFiles: 2, faults: 0.2, seed, deadlineMs: 75_000, stallMs: 20_000, quietMs: 3_000 });
-    t.diagnostic(report(r));
+    if (r.ok) t.diagnostic(report(r));
     assert.ok(r.ok, report(r));
   });
 
@@ -38,7 +38,7 @@ describe('chaos: example 01 under faults and crashes', { concurrency: true }, ()
       stallMs: 30_000,
       quietMs: 3_000,
     });
-    t.diagnostic(report(r));
+    if (r.ok) t.diagnostic(report(r));
     assert.ok(r.ok, report(r));
   });
 });
