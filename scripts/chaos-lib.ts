@@ -115,6 +115,8 @@ export class ChaosLab {
   readonly root: string;
   readonly instrument: string;
   readonly archive: string;
+  /** Offered to the flow as LAB_FAILED_FOLDER (for a dead-letter folder setting, once there is one). */
+  readonly failed: string;
   readonly userDir: string;
   sim!: LabSimulator;
   red: NodeRedProcess | undefined;
@@ -127,6 +129,7 @@ export class ChaosLab {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), `labwire-chaos-${o.name}-`));
     this.instrument = path.join(this.root, 'instrument');
     this.archive = path.join(this.root, 'archive');
+    this.failed = path.join(this.root, 'failed');
     this.userDir = path.join(this.root, 'node-red');
     fs.mkdirSync(this.instrument, { recursive: true });
   }
@@ -152,6 +155,7 @@ export class ChaosLab {
         BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
         LAB_INSTRUMENT_FOLDER: this.instrument,
         LAB_ARCHIVE_FOLDER: this.archive,
+        LAB_FAILED_FOLDER: this.failed,
         NO_PROXY: '127.0.0.1,localhost',
         ...(this.o.env ?? {}),
       },
