@@ -699,15 +699,16 @@ describe('benchling simulator: faults', () => {
     const slow = await call(sim, 'GET', `/assay-runs/${RUN1}`);
     assert.equal(slow.status, 200);
     assert.ok(Date.now() - t0 >= 380, `slow took ${Date.now() - t0} ms`);
+    const blobId = await uploadSmall(sim, 'trickle.csv', 'a\n1\n');
     sim.setFaultTimings({ trickleByteMs: 2 });
     sim.injectFault({ kind: 'trickle' });
     t0 = Date.now();
-    const r = await fetch(`${sim.apiBase}/assay-runs/${RUN1}`, { headers: { authorization: sim.authHeader() } });
+    const r = await fetch(`${sim.apiBase}/blobs/${blobId}`, { headers: { authorization: sim.authHeader() } });
     const headersAfter = Date.now() - t0;
     const text = await r.text();
     const bodyAfter = Date.now() - t0;
     assert.equal(r.status, 200);
-    assert.equal(JSON.parse(text).id, RUN1);
+    assert.equal(JSON.parse(text).id, blobId);
     assert.ok(bodyAfter - headersAfter >= text.length, `body in ${bodyAfter - headersAfter} ms for ${text.length} bytes`);
     assert.equal(sim.counters.faults.slow, 1);
     assert.equal(sim.counters.faults.trickle, 1);
