@@ -16,6 +16,10 @@
 //     progressStats.rowsFailed = number of #FAIL lines and an errorFile listing them.
 //   * an input generator whose config name contains "FAIL" fails :generate-input.
 // Data rows = non-empty lines after the first (header) line that do not start with "#".
+//
+// Layout: this file is the server (plumbing, routes, handlers, inspection); simulator/benchling/
+// holds the public types (types.ts), fault picking and applying (faults.ts), the internal records
+// (records.ts) and the request helpers, body checks and content scanner (requests.ts).
 import { listen, portOf, shutdown } from './http-server';
 import * as http from 'node:http';
 import * as crypto from 'node:crypto';
@@ -23,166 +27,30 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { emptyFaultCounters, errorBody, FaultPlan, sendFault, trickle, type FaultProbabilities, type FaultSpec, type FaultTimings } from './benchling/faults';
+import type { BlobRecord, GeneratorRecord, PartRecord, ProcessorRecord, ProgressStats, RunRecord, TaskRecord } from './benchling/records';
+import { ApiError, BLOB_TYPES, badRequest, checkBody, decodeBase64, iso, LineScanner, md5Hex, notFound, randAlnum, unknownId, type Ctx, type Handler, type Reply, type Route, type ScanResult } from './benchling/requests';
+import type { BenchlingSimOptions, BlobInfo, ProcessorInfo, RateLimitOptions, RequestLogEntry, SimCounters, SimExchange, TaskInfo, AddAssayRunOptions } from './benchling/types';
 
 // ---------------------------------------------------------------------------------------------
-// Public types
+// Public types (simulator/benchling/types.ts, simulator/benchling/faults.ts)
 // ---------------------------------------------------------------------------------------------
 
-export type FaultKind = '429' | '500' | '503' | 'reset' | 'hang' | 'html';
-
-/** Deterministic fault, applied (before any handling) to the next `times` matching requests. */
-export interface FaultSpec {
-  kind: FaultKind;
-  /** How many matching requests get the fault (default 1). */
-  times?: number;
-  /** HTTP method to match (case-insensitive); any method when absent. */
-  method?: string;
-  /** Tested against the request path (e.g. /api/v2/blobs/…/parts); any path when absent. */
-  path?: RegExp;
-  /**
-   * Apply the fault AFTER the request was handled (state changed) instead of before: the server
-   * acted but its answer is lost (reset, hang) or replaced (500, 503, 429, html 502).
-   */
-  after?: boolean;
-}
-
-/** Probabilistic faults: each a share 0..1 of requests (drawn once per request, cumulatively). */
-export interface FaultProbabilities {
-  p429?: number;
-  p500?: number;
-  p503?: number;
-  /** destroy the socket without answering */
-  pReset?: number;
-  /** never answer (until the server closes) */
-  pHang?: number;
-  /** 502 with an HTML page (text/html), like a proxy in front of the API */
-  pHtml?: number;
-}
-
-export interface RateLimitOptions {
-  limit: number;
-  windowMs: number;
-}
-
-/** One request/response pair, handed to the `validator` hook after the response was sent. */
-export interface SimExchange {
-  method: string;
-  /** Full path including /api/v2, without the query string. */
-  path: string;
-  query: Record<string, string>;
-  /** Request content type (lower case, no parameters), '' when absent. */
-  requestContentType: string;
-  /**
-   * Parsed request body (JSON, or the form fields for /token); undefined when there was none.
-   * Huge base64 `data64` strings are replaced by a short valid base64 string ('AA==').
-   */
-  requestBody?: unknown;
-  /** Set when the body was not handed over (e.g. 'too-large', 'not-json'). */
-  requestBodySkipped?: string;
-  status: number;
-  responseContentType: string;
-  /** The JSON object sent (not re-parsed); undefined for non-JSON answers. */
-  responseBody?: unknown;
-}
-
-export interface BenchlingSimOptions {
-  /** 0 (default) = random free port. */
-  port?: number;
-  host?: string;
-  /** Valid API keys (HTTP Basic user name, empty password). Default ['sk_sim_DEMO_KEY_not_secret']. */
-  apiKeys?: string[];
-  /** Per-tenant rate limit shared by all callers. Default 60 per 30 s (documented default); false = off. */
-  rateLimit?: RateLimitOptions | false;
-  faults?: FaultProbabilities;
-  /** How long a :process-output / :generate-input task stays RUNNING. Default 1500 ms. */
-  taskDurationMs?: number;
-  /** Lifetime of pre-signed download URLs. Default 300 s. */
-  downloadUrlTtlSec?: number;
-  /** Called for every /api/v2 request/response pair. Exceptions are caught and kept in validatorErrors. */
-  validator?: (exchange: SimExchange) => void;
-  /** Page size of list endpoints that take no pageSize parameter. Default 50. */
-  listPageSize?: number;
-  /** Largest accepted request body in bytes (413 above). Default 20 MiB. */
-  maxBodyBytes?: number;
-  /** OAuth client-credentials clients accepted by POST /token (hook; empty by default). */
-  oauthClients?: Array<{ clientId: string; clientSecret: string }>;
-  /** Lifetime of issued bearer tokens. Default 900 s. */
-  tokenTtlSec?: number;
-  /** Seed the demo schema and runs (default true). */
-  seed?: boolean;
-}
-
-export interface RequestLogEntry {
-  seq: number;
-  method: string;
-  path: string;
-  /** 0 when no answer was sent (reset / hang / client gone). */
-  status: number;
-  /** Unix ms at which the request arrived. */
-  time: number;
-  durationMs: number;
-  fault?: FaultKind;
-}
-
-export interface SimCounters {
-  requests: number;
-  /** 429 answers from the rate limiter (not injected ones). */
-  rateLimited: number;
-  /** Injected faults by kind (deterministic and probabilistic). */
-  faults: Record<FaultKind, number>;
-  byStatus: Record<string, number>;
-}
-
-export interface BlobPartInfo {
-  partNumber: number;
-  size: number;
-  md5: string;
-  eTag: string;
-}
-
-export interface BlobInfo {
-  id: string;
-  name: string;
-  type: 'RAW_FILE' | 'VISUALIZATION';
-  mimeType: string;
-  uploadStatus: 'IN_PROGRESS' | 'COMPLETE' | 'ABORTED';
-  multipart: boolean;
-  /** Hex MD5 of the whole blob (set when COMPLETE). */
-  md5?: string;
-  /** Byte size of the whole blob (set when COMPLETE). */
-  size?: number;
-  /** Uploaded parts (multipart), or after completion the parts that make up the blob. */
-  parts: BlobPartInfo[];
-  /** Whether the bytes are held in memory (blobs ≤ 10,000,000 bytes). */
-  inMemory: boolean;
-  createdAt: string;
-}
-
-export interface AddAssayRunOptions {
-  id?: string;
-  schemaId?: string;
-  schemaName?: string;
-  entryId?: string | null;
-  outputConfigNames?: string[];
-  inputConfigNames?: string[];
-  fields?: Record<string, unknown>;
-  /** Unix ms; default now. */
-  createdAt?: number;
-  projectId?: string | null;
-}
-
-export type TaskStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED';
-
-export interface TaskInfo {
-  id: string;
-  kind: 'process-output' | 'generate-input';
-  targetId: string;
-  status: TaskStatus;
-  message?: string;
-  response?: Record<string, unknown>;
-  createdAt: number;
-  finishedAt?: number;
-}
+export * from './benchling/types';
+export {
+  FAULT_KINDS,
+  type BasicFaultKind,
+  type BasicFaultSpec,
+  FAULT_SHARE_KEYS,
+  faultPhase,
+  resolveFaultKind,
+  spreadFaults,
+  type FaultKind,
+  type FaultPhase,
+  type FaultProbabilities,
+  type FaultSpec,
+  type FaultTimings,
+} from './benchling/faults';
 
 // ---------------------------------------------------------------------------------------------
 // Constants
@@ -223,265 +91,6 @@ export const SEED = {
 const ARCHIVE_REASONS = ['Made in error', 'Retired', 'Expended', 'Shipped', 'Contaminated', 'Expired', 'Missing', 'Other'];
 
 // ---------------------------------------------------------------------------------------------
-// Internal records
-// ---------------------------------------------------------------------------------------------
-
-interface PartRecord extends BlobPartInfo {
-  file: string;
-}
-
-interface BlobRecord {
-  id: string;
-  name: string;
-  type: 'RAW_FILE' | 'VISUALIZATION';
-  mimeType: string;
-  uploadStatus: 'IN_PROGRESS' | 'COMPLETE' | 'ABORTED';
-  multipart: boolean;
-  md5?: string;
-  size?: number;
-  data?: Buffer;
-  /** multipart: uploaded parts by number */
-  parts: Map<number, PartRecord>;
-  /** multipart, after completion: the parts making up the blob, in order */
-  finalParts?: PartRecord[];
-  createdAt: number;
-}
-
-interface RunRecord {
-  id: string;
-  schemaId: string;
-  schemaName: string;
-  entryId: string | null;
-  outputConfigNames: string[];
-  inputConfigNames: string[];
-  fields: Record<string, unknown>;
-  createdAt: number;
-  projectId: string | null;
-}
-
-type FileStatus = 'NOT_STARTED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
-
-interface ProgressStats {
-  rowsSucceeded: number;
-  rowsFailed: number;
-  rowsUnprocessed: number;
-}
-
-interface ProcessorRecord {
-  id: string;
-  assayRunId: string;
-  configName: string;
-  fileId: string;
-  completeWithErrors: boolean;
-  folderId?: string;
-  locationId?: string;
-  timezone?: string;
-  status: FileStatus;
-  archiveReason: string | null;
-  errorFileId: string | null;
-  progress: ProgressStats;
-  createdAt: number;
-  modifiedAt: number;
-}
-
-interface GeneratorRecord {
-  id: string;
-  assayRunId: string;
-  configName: string;
-  fileId: string | null;
-  status: FileStatus;
-  createdAt: number;
-  modifiedAt: number;
-}
-
-interface TaskRecord extends TaskInfo {}
-
-class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly type: string,
-    message: string,
-    readonly extra: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
-
-interface Reply {
-  status: number;
-  body: unknown;
-  headers?: Record<string, string>;
-}
-
-interface Ctx {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  params: string[];
-  body: unknown;
-  rawBody: Buffer;
-  contentType: string;
-  req: http.IncomingMessage;
-}
-
-type Handler = (ctx: Ctx) => Reply | Promise<Reply>;
-
-interface Route {
-  template: string;
-  re: RegExp;
-  methods: Record<string, Handler>;
-  /** no API-key auth (POST /token authenticates the OAuth client itself) */
-  noAuth?: boolean;
-  /** does not consume from the rate limit */
-  noRateLimit?: boolean;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-function md5Hex(buf: Buffer): string {
-  return crypto.createHash('md5').update(buf).digest('hex');
-}
-
-function randAlnum(n: number): string {
-  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-  const bytes = crypto.randomBytes(n);
-  let s = '';
-  for (let i = 0; i < n; i++) s += chars[bytes[i] % chars.length];
-  return s;
-}
-
-function iso(ms: number): string {
-  return new Date(ms).toISOString();
-}
-
-function badRequest(message: string, extra: Record<string, unknown> = {}): ApiError {
-  return new ApiError(400, 'invalid_request_error', message, extra);
-}
-
-function notFound(what: string, id: string): ApiError {
-  return new ApiError(404, 'invalid_request_error', `${what} not found: ${id}`, { invalidId: id });
-}
-
-/**
- * Unknown IDs on operations whose spec declares only 400 (not 404): answered 400
- * invalid_request_error with invalidId. What real Benchling answers there is UNCONFIRMED.
- */
-function unknownId(what: string, id: string): ApiError {
-  return new ApiError(400, 'invalid_request_error', `${what} not found: ${id}`, { invalidId: id });
-}
-
-function errorBody(type: string, message: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { error: { type, message, userMessage: message, ...extra } };
-}
-
-const BASE64_RE = /^[A-Za-z0-9+/\r\n]*={0,2}[\r\n]*$/;
-
-function decodeBase64(field: string, s: string): Buffer {
-  if (!BASE64_RE.test(s)) throw badRequest(`${field} is not valid base64.`);
-  return Buffer.from(s, 'base64');
-}
-
-type FieldKind = 'string' | 'integer' | 'boolean' | 'string[]' | 'string|null' | 'array';
-
-interface FieldSpec {
-  kind: FieldKind;
-  required?: boolean;
-  enum?: readonly string[];
-  maxLength?: number;
-  min?: number;
-  max?: number;
-}
-
-/** Minimal request-body check mirroring the spec schemas (all have additionalProperties false). */
-function checkBody(body: unknown, schemaName: string, fields: Record<string, FieldSpec>): Record<string, unknown> {
-  if (body === undefined) throw badRequest(`A JSON request body (${schemaName}) is required.`);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw badRequest(`The request body must be a JSON object (${schemaName}).`);
-  }
-  const obj = body as Record<string, unknown>;
-  for (const k of Object.keys(obj)) {
-    if (!(k in fields)) throw badRequest(`Unrecognized field "${k}" in ${schemaName} (additional properties are not allowed).`);
-  }
-  for (const [k, spec] of Object.entries(fields)) {
-    const v = obj[k];
-    if (v === undefined) {
-      if (spec.required) throw badRequest(`Missing required field "${k}" in ${schemaName}.`);
-      continue;
-    }
-    const fail = (what: string) => badRequest(`Field "${k}" in ${schemaName} must be ${what}.`);
-    switch (spec.kind) {
-      case 'string':
-        if (typeof v !== 'string') throw fail('a string');
-        break;
-      case 'string|null':
-        if (v !== null && typeof v !== 'string') throw fail('a string or null');
-        break;
-      case 'integer':
-        if (typeof v !== 'number' || !Number.isInteger(v)) throw fail('an integer');
-        if (spec.min !== undefined && v < spec.min) throw fail(`>= ${spec.min}`);
-        if (spec.max !== undefined && v > spec.max) throw fail(`<= ${spec.max}`);
-        break;
-      case 'boolean':
-        if (typeof v !== 'boolean') throw fail('a boolean');
-        break;
-      case 'string[]':
-        if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) throw fail('an array of strings');
-        break;
-      case 'array':
-        if (!Array.isArray(v)) throw fail('an array');
-        break;
-    }
-    if (spec.enum && !spec.enum.includes(v as string)) throw fail(`one of ${spec.enum.join(', ')}`);
-    if (spec.maxLength !== undefined && typeof v === 'string' && v.length > spec.maxLength) {
-      throw fail(`at most ${spec.maxLength} characters`);
-    }
-  }
-  return obj;
-}
-
-const BLOB_TYPES = ['RAW_FILE', 'VISUALIZATION'] as const;
-
-interface ScanResult {
-  dataRows: number;
-  failLines: number[];
-}
-
-/** Streams blob content line by line: counts data rows and finds lines starting with #FAIL. */
-class LineScanner {
-  private lineNo = 0;
-  private partial = '';
-  readonly result: ScanResult = { dataRows: 0, failLines: [] };
-
-  push(chunk: Buffer): void {
-    const text = this.partial + chunk.toString('latin1');
-    const lines = text.split('\n');
-    this.partial = lines.pop() ?? '';
-    // keep the carried remainder small: only its start matters
-    if (this.partial.length > 64) this.partial = this.partial.slice(0, 64) + 'x';
-    for (const l of lines) this.line(l);
-  }
-
-  end(): ScanResult {
-    if (this.partial.length > 0) this.line(this.partial);
-    this.partial = '';
-    return this.result;
-  }
-
-  private line(l: string): void {
-    this.lineNo++;
-    const t = l.replace(/\r$/, '');
-    if (t.slice(0, 5).toUpperCase() === '#FAIL') {
-      this.result.failLines.push(this.lineNo);
-      return;
-    }
-    if (this.lineNo === 1 || t.trim() === '' || t.startsWith('#')) return;
-    this.result.dataRows++;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // The simulator
 // ---------------------------------------------------------------------------------------------
 
@@ -497,13 +106,12 @@ export class BenchlingSim {
   readonly validatorErrors: unknown[] = [];
 
   private server: http.Server;
-  private opts: Required<Omit<BenchlingSimOptions, 'validator' | 'faults' | 'rateLimit'>> & {
+  private opts: Required<Omit<BenchlingSimOptions, 'validator' | 'faults' | 'rateLimit' | 'faultTimings' | 'random'>> & {
     validator?: (e: SimExchange) => void;
   };
   private rateLimit: RateLimitOptions | false;
-  private faultProbs: FaultProbabilities;
-  private faultQueue: Array<FaultSpec & { remaining: number }> = [];
-  private afterFaultQueue: Array<FaultSpec & { remaining: number }> = [];
+  private faults: FaultPlan;
+  private inFlight = 0;
   private window = { start: 0, count: 0 };
   private seq = 0;
   private closed = false;
@@ -536,7 +144,7 @@ export class BenchlingSim {
     };
     this.apiKeys = this.opts.apiKeys;
     this.rateLimit = options.rateLimit === undefined ? { limit: 60, windowMs: 30_000 } : options.rateLimit;
-    this.faultProbs = { ...(options.faults ?? {}) };
+    this.faults = new FaultPlan(options.faults ?? {}, options.faultTimings ?? {}, options.random ?? Math.random);
     this.routes = this.buildRoutes();
     this.server = http.createServer((req, res) => {
       this.handle(req, res).catch((err) => {
@@ -580,20 +188,37 @@ export class BenchlingSim {
     this.expiredUrlsToIssue = n;
   }
 
-  /** Queue a deterministic fault (applies before handling; a faulted request changes no state). */
+  /**
+   * Queue a deterministic fault. Before-handling kinds change no state; 'slow' / 'trickle' delay
+   * the real answer; after-handling kinds ('resetAfter', '500After', 'htmlAfter', or 'reset' /
+   * '500' / 'html' with `after: true`) let the request act, then lose the answer.
+   */
   injectFault(spec: FaultSpec): void {
-    if (spec.after) return this.injectFaultAfterHandling(spec);
-    this.faultQueue.push({ ...spec, remaining: spec.times ?? 1 });
+    this.faults.inject(spec);
   }
 
   clearFaults(): void {
-    this.faultQueue = [];
-    this.afterFaultQueue = [];
+    this.faults.clear();
   }
 
   /** Replace the probabilistic fault shares. */
   setFaultProbabilities(p: FaultProbabilities): void {
-    this.faultProbs = { ...p };
+    this.faults.setProbabilities(p);
+  }
+
+  /** The probabilistic fault shares in force. */
+  getFaultProbabilities(): FaultProbabilities {
+    return this.faults.probabilities;
+  }
+
+  /** Change the 'slow' / 'trickle' delays. */
+  setFaultTimings(t: FaultTimings): void {
+    this.faults.setTimings(t);
+  }
+
+  /** Requests received whose answer is not finished yet (hangs, slow and trickled answers included). */
+  get openRequests(): number {
+    return this.inFlight;
   }
 
   /** Change the rate limit (resets the current window). */
@@ -679,6 +304,29 @@ export class BenchlingSim {
 
   listProcessors(): Array<Record<string, unknown>> {
     return [...this.processors.values()].map((p) => this.processorJson(p));
+  }
+
+  /** Every output processor with its file, status and tasks (for counting, not API-shaped). */
+  listProcessorInfo(): ProcessorInfo[] {
+    const tasksByTarget = new Map<string, string[]>();
+    for (const t of this.tasks.values()) {
+      if (t.kind !== 'process-output') continue;
+      const list = tasksByTarget.get(t.targetId) ?? [];
+      list.push(t.id);
+      tasksByTarget.set(t.targetId, list);
+    }
+    return [...this.processors.values()].map((p) => ({
+      id: p.id,
+      assayRunId: p.assayRunId,
+      configName: p.configName,
+      fileId: p.fileId,
+      fileName: this.blobs.get(p.fileId)?.name ?? '',
+      status: p.status,
+      archived: p.archiveReason !== null,
+      errorFileId: p.errorFileId,
+      taskIds: tasksByTarget.get(p.id) ?? [],
+      createdAt: iso(p.createdAt),
+    }));
   }
 
   getInputGenerator(id: string): Record<string, unknown> | undefined {
@@ -860,6 +508,14 @@ export class BenchlingSim {
     const pathname = u.pathname;
     const entry: RequestLogEntry = { seq, method, path: pathname, status: 0, time: started, durationMs: 0 };
     this.requestLog.push(entry);
+    this.inFlight++;
+    let open = true;
+    const closed = () => {
+      if (open) this.inFlight--;
+      open = false;
+    };
+    res.on('close', closed);
+    res.on('finish', closed);
     res.on('finish', () => {
       entry.status = res.statusCode;
       entry.durationMs = Date.now() - started;
@@ -899,16 +555,37 @@ export class BenchlingSim {
     const rawBody = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
 
     // 2. faults: the deterministic queue first, then the probabilistic shares
-    const fault = this.pickFault(method, pathname);
+    const isDownload = pathname.startsWith('/sim-s3/');
+    const fault = this.faults.pick(method, pathname, isDownload);
     if (fault) {
-      entry.fault = fault;
-      this.counters.faults[fault]++;
-      this.applyFault(fault, req, res, isApi, method, pathname, u.searchParams);
+      entry.fault = fault.kind;
+      this.counters.faults[fault.kind]++;
+    }
+    if (fault?.phase === 'before') {
+      sendFault(fault.kind as Parameters<typeof sendFault>[0], req, res, this.faultWire(isApi, method, pathname, u.searchParams));
       return;
     }
+    if (fault?.kind === 'slow') {
+      // The server is slow: it still acts when the client has given up meanwhile.
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          this.timers.delete(t);
+          resolve();
+        }, fault.delayMs ?? 0);
+        this.timers.add(t);
+      });
+      if (this.closed) {
+        req.socket.destroy();
+        return;
+      }
+    }
 
-    // 3. pre-signed downloads (no auth, no rate limit)
-    if (pathname.startsWith('/sim-s3/')) {
+    // 3. pre-signed downloads (no auth, no rate limit, no state: an after-handling fault is sent instead)
+    if (isDownload) {
+      if (fault?.phase === 'after') {
+        sendFault(fault.kind as Parameters<typeof sendFault>[0], req, res, this.faultWire(false, method, pathname, u.searchParams));
+        return;
+      }
       await this.serveDownload(pathname, u.searchParams, method, res);
       return;
     }
@@ -923,7 +600,14 @@ export class BenchlingSim {
       const sub = pathname.slice(API_BASE_PATH.length) || '/';
       const match = this.matchRoute(sub);
       // 4. rate limit (per tenant, shared by all callers; GET /blobs/{id}/download is exempt, as documented)
-      if (!(match?.route.noRateLimit && method === 'GET')) this.rateLimitCheck();
+      if (!(match?.route.noRateLimit && method === 'GET')) {
+        try {
+          this.rateLimitCheck();
+        } catch (err) {
+          entry.rateLimited = true;
+          throw err;
+        }
+      }
       if (!match) throw new ApiError(404, 'invalid_request_error', `No such route: ${method} ${pathname}`);
       const { route, params } = match;
       // 5. auth
@@ -950,7 +634,12 @@ export class BenchlingSim {
       reply = this.errorReply(err, method, pathname);
     }
     if (this.closed || res.destroyed) return;
-    if (this.answerLostAfterHandling(req, res, isApi, method, pathname, query)) return;
+    if (fault) entry.handledStatus = reply.status;
+    // 7. after-handling faults: the server has acted; the answer is lost
+    if (fault?.phase === 'after') {
+      sendFault(fault.kind as Parameters<typeof sendFault>[0], req, res, this.faultWire(isApi, method, pathname, query));
+      return;
+    }
     const headers: Record<string, string> = { ...(reply.headers ?? {}) };
     if (isApi) Object.assign(headers, this.rateHeaders());
     if (reply.status === 405) {
@@ -960,6 +649,9 @@ export class BenchlingSim {
     if (reply.status === 302 && typeof reply.body === 'string') {
       res.writeHead(302, { ...headers, location: reply.body, 'content-length': '0' });
       res.end();
+    } else if (fault?.kind === 'trickle') {
+      const text = Buffer.from(JSON.stringify(reply.body));
+      trickle(res, reply.status, { ...headers, 'content-type': 'application/json; charset=utf-8' }, text, this.faults.trickleByteMs, this.timers);
     } else {
       this.sendJson(res, reply.status, reply.body, headers);
     }
@@ -976,6 +668,28 @@ export class BenchlingSim {
         responseBody: reply.status === 302 ? undefined : reply.body,
       });
     }
+  }
+
+  /** How a fault reaches the wire and the validator. */
+  private faultWire(isApi: boolean, method: string, pathname: string, query: URLSearchParams) {
+    return {
+      isApi,
+      sendJson: (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => this.sendJson(res, status, body, headers),
+      rateHeaders: (remaining?: number) => this.rateHeaders(remaining),
+      report: (status: number, body: unknown, ct: string) => {
+        if (!isApi) return;
+        this.callValidator({
+          method,
+          path: pathname,
+          query: Object.fromEntries(query),
+          requestContentType: '',
+          requestBodySkipped: 'fault-injected',
+          status,
+          responseContentType: ct,
+          responseBody: body,
+        });
+      },
+    };
   }
 
   private reject413(req: http.IncomingMessage, res: http.ServerResponse, isApi: boolean): void {
@@ -1012,128 +726,6 @@ export class BenchlingSim {
     } catch (e) {
       this.validatorErrors.push(e);
     }
-  }
-
-  // ------------------------------------------------------------------------- faults
-
-  private pickFault(method: string, pathname: string): FaultKind | undefined {
-    for (let i = 0; i < this.faultQueue.length; i++) {
-      const f = this.faultQueue[i];
-      if (f.method && f.method.toUpperCase() !== method) continue;
-      if (f.path) {
-        f.path.lastIndex = 0;
-        if (!f.path.test(pathname)) continue;
-      }
-      f.remaining--;
-      if (f.remaining <= 0) this.faultQueue.splice(i, 1);
-      return f.kind;
-    }
-    const p = this.faultProbs;
-    const shares: Array<[FaultKind, number | undefined]> = [
-      ['429', p.p429],
-      ['500', p.p500],
-      ['503', p.p503],
-      ['reset', p.pReset],
-      ['hang', p.pHang],
-      ['html', p.pHtml],
-    ];
-    if (!shares.some(([, s]) => s && s > 0)) return undefined;
-    let r = Math.random();
-    for (const [kind, s] of shares) {
-      if (!s || s <= 0) continue;
-      if (r < s) return kind;
-      r -= s;
-    }
-    return undefined;
-  }
-
-  private applyFault(
-    kind: FaultKind,
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    isApi: boolean,
-    method: string,
-    pathname: string,
-    query: URLSearchParams,
-  ): void {
-    const report = (status: number, body: unknown, ct: string) => {
-      if (!isApi) return;
-      this.callValidator({
-        method,
-        path: pathname,
-        query: Object.fromEntries(query),
-        requestContentType: '',
-        requestBodySkipped: 'fault-injected',
-        status,
-        responseContentType: ct,
-        responseBody: body,
-      });
-    };
-    switch (kind) {
-      case 'reset':
-        req.socket.destroy();
-        return;
-      case 'hang':
-        // never answer; close() destroys the socket
-        return;
-      case 'html': {
-        const html =
-          '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n';
-        res.writeHead(502, { 'content-type': 'text/html', 'content-length': String(Buffer.byteLength(html)) });
-        res.end(html);
-        report(502, undefined, 'text/html');
-        return;
-      }
-      case '429': {
-        const body = errorBody('invalid_request_error', 'Rate limit exceeded.');
-        const h = isApi ? this.rateHeaders(0) : {};
-        this.sendJson(res, 429, body, h);
-        report(429, body, 'application/json');
-        return;
-      }
-      case '500':
-      case '503': {
-        const status = Number(kind);
-        const body =
-          status === 503
-            ? errorBody('api_error', 'Service unavailable (simulated).')
-            : errorBody('api_error', 'Internal server error (simulated).', { errorId: crypto.randomUUID() });
-        this.sendJson(res, status, body, isApi ? this.rateHeaders() : {});
-        report(status, body, 'application/json');
-        return;
-      }
-    }
-  }
-
-  // ------------------------------------------------------------------------- faults after handling
-  // Kept apart from the faults above on purpose: a request with such a fault is handled (its state
-  // change stays) and only then is the answer lost or replaced, as when a server acts but the
-  // connection or a proxy drops its reply.
-
-  private injectFaultAfterHandling(spec: FaultSpec): void {
-    this.afterFaultQueue.push({ ...spec, remaining: spec.times ?? 1 });
-  }
-
-  /** Replaces the real answer by a queued after-handling fault, if one matches; true when it did. */
-  private answerLostAfterHandling(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    isApi: boolean,
-    method: string,
-    pathname: string,
-    query: URLSearchParams,
-  ): boolean {
-    const i = this.afterFaultQueue.findIndex((f) => {
-      if (f.method && f.method.toUpperCase() !== method) return false;
-      if (f.path) f.path.lastIndex = 0;
-      return !f.path || f.path.test(pathname);
-    });
-    if (i < 0) return false;
-    const f = this.afterFaultQueue[i];
-    if (--f.remaining <= 0) this.afterFaultQueue.splice(i, 1);
-    this.counters.faults[f.kind]++;
-    this.applyFault(f.kind, req, res, isApi, method, pathname, query);
-    return true;
   }
 
   // ------------------------------------------------------------------------- rate limit + auth
@@ -1972,7 +1564,7 @@ function SimCountersInit(): SimCounters {
   return {
     requests: 0,
     rateLimited: 0,
-    faults: { '429': 0, '500': 0, '503': 0, reset: 0, hang: 0, html: 0 },
+    faults: emptyFaultCounters(),
     byStatus: {},
   };
 }

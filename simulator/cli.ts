@@ -1,13 +1,31 @@
 // `npm run sim -- --port 4010 [--host 127.0.0.1] [--api-key KEY]… [--rate-limit 60/30|off]
-//                 [--task-ms 1500] [--faults p500=0.1,p429=0.05] [--url-ttl 300]`
+//                 [--task-ms 1500] [--faults 0.2 | --faults p500=0.1,p429=0.05,pResetAfter=0.02]
+//                 [--slow-ms 1000-3000] [--trickle-ms 1000] [--url-ttl 300]`
+// `--faults 0.2` spreads 20 % of requests evenly over every fault kind (429, 500, 503, reset, hang,
+// html, slow, trickle, resetAfter, 500After, htmlAfter); `--faults 0.2,pHang=0` does the same and
+// then sets single shares.
 // Starts the lab simulator and prints the Benchling URL, API key and seeded ids.
-import { startLabSimulator, SEED, DEFAULT_BIOAF_API_KEY, DEFAULT_GENIE_TOKEN, GENIE_SEED, type FaultProbabilities, type RateLimitOptions } from './index';
+import {
+  startLabSimulator,
+  spreadFaults,
+  FAULT_KINDS,
+  FAULT_SHARE_KEYS,
+  SEED,
+  DEFAULT_BIOAF_API_KEY,
+  DEFAULT_GENIE_TOKEN,
+  GENIE_SEED,
+  type FaultProbabilities,
+  type FaultTimings,
+  type RateLimitOptions,
+} from './index';
 
 function usage(msg?: string): never {
   if (msg) console.error(`sim: ${msg}`);
   console.error(
     'usage: npm run sim -- [--port N] [--host H] [--api-key KEY]... [--rate-limit LIMIT/SECONDS|off]\n' +
-      '                      [--task-ms MS] [--faults p429=0.05,p500=0.1,p503=0,pReset=0,pHang=0,pHtml=0] [--url-ttl SECONDS]\n' +
+      '                      [--task-ms MS] [--faults SHARE | --faults [SHARE,]p429=0.05,p500=0.1,...] [--url-ttl SECONDS]\n' +
+      '                      [--slow-ms MIN-MAX] [--trickle-ms MS]\n' +
+      `  fault shares: ${FAULT_KINDS.map((k) => FAULT_SHARE_KEYS[k]).join(', ')}; a bare SHARE spreads over all of them\n` +
       '                      [--bioaf-port N] [--genie-port N] [--ot2-port N] [--ot2-legacy-port N]',
   );
   process.exit(2);
@@ -21,12 +39,13 @@ function parseArgs(argv: string[]) {
     rateLimit?: RateLimitOptions | false;
     taskMs?: number;
     faults?: FaultProbabilities;
+    faultTimings: FaultTimings;
     urlTtl?: number;
     bioafPort?: number;
     geniePort?: number;
     ot2Port?: number;
     ot2LegacyPort?: number;
-  } = { port: 4010, host: '127.0.0.1', apiKeys: [] };
+  } = { port: 4010, host: '127.0.0.1', apiKeys: [], faultTimings: {} };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
     let v: string | undefined;
@@ -84,17 +103,29 @@ function parseArgs(argv: string[]) {
       case '--genie-port':
         out.geniePort = num(val());
         break;
+      case '--slow-ms': {
+        const s = val();
+        const m = /^(\d+)(?:-(\d+))?$/.exec(s);
+        if (!m) usage(`--slow-ms wants MS or MIN-MAX, got ${s}`);
+        out.faultTimings.slowMinMs = Number(m[1]);
+        out.faultTimings.slowMaxMs = Number(m[2] ?? m[1]);
+        break;
+      }
+      case '--trickle-ms':
+        out.faultTimings.trickleByteMs = num(val());
+        break;
       case '--faults': {
         const f: Record<string, number> = {};
-        const keys: Record<string, keyof FaultProbabilities> = {
-          p429: 'p429',
-          p500: 'p500',
-          p503: 'p503',
-          preset: 'pReset',
-          phang: 'pHang',
-          phtml: 'pHtml',
-        };
+        const keys: Record<string, keyof FaultProbabilities> = Object.fromEntries(
+          Object.values(FAULT_SHARE_KEYS).map((k) => [k.toLowerCase(), k]),
+        );
         for (const kv of val().split(',').filter(Boolean)) {
+          if (!kv.includes('=')) {
+            const n = Number(kv);
+            if (!(n >= 0 && n <= 1)) usage(`--faults: a total share must be between 0 and 1, got ${kv}`);
+            Object.assign(f, spreadFaults(n));
+            continue;
+          }
           const [k, s] = kv.split('=');
           const key = keys[k.trim().toLowerCase()];
           if (!key || s === undefined) usage(`--faults: bad entry ${kv}`);
@@ -116,6 +147,14 @@ function parseArgs(argv: string[]) {
   return out;
 }
 
+function describeFaults(f: FaultProbabilities): string {
+  const parts = Object.entries(f)
+    .filter(([, v]) => v && v > 0)
+    .map(([k, v]) => `${k}=${Number((v as number).toFixed(4))}`);
+  const total = Object.values(f).reduce((a, v) => a + (v ?? 0), 0);
+  return parts.length ? `${Math.round(total * 1000) / 10} % of requests (${parts.join(', ')})` : 'none';
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const sim = await startLabSimulator({
@@ -126,6 +165,7 @@ async function main(): Promise<void> {
       rateLimit: args.rateLimit,
       taskDurationMs: args.taskMs,
       faults: args.faults,
+      faultTimings: args.faultTimings,
       downloadUrlTtlSec: args.urlTtl,
     },
     bioaf: { port: args.bioafPort ?? 0 },
@@ -139,7 +179,7 @@ async function main(): Promise<void> {
     `  API base             : ${b.apiBase}`,
     `  API key(s)           : ${b.apiKeys.join(', ')}   (HTTP Basic: key as user name, empty password)`,
     `  Rate limit           : ${args.rateLimit === false ? 'off' : `${args.rateLimit?.limit ?? 60} per ${(args.rateLimit?.windowMs ?? 30000) / 1000} s`}`,
-    `  Faults               : ${args.faults ? JSON.stringify(args.faults) : 'none'}`,
+    `  Faults               : ${args.faults ? describeFaults(args.faults) : 'none'}`,
     `  Run schema           : ${SEED.schemaId} ("${SEED.schemaName}")`,
     `  Output file config   : "${SEED.outputConfigName}"   Input file config: "${SEED.inputConfigName}"`,
     '  Seeded assay runs    :',

@@ -13,7 +13,8 @@
 import { listen, portOf, shutdown } from './http-server';
 import * as http from 'node:http';
 import * as crypto from 'node:crypto';
-import type { FaultKind, FaultProbabilities, FaultSpec, RequestLogEntry } from './benchling';
+// Genie knows the before-handling fault kinds only (its probabilities' other shares are ignored).
+import type { BasicFaultKind as FaultKind, BasicFaultSpec as FaultSpec, FaultProbabilities, RequestLogEntry } from './benchling';
 
 export const GENIE_API_PATH = '/public/v1';
 export const DEFAULT_GENIE_TOKEN = 'genie_sim_DEMO_TOKEN_not_secret';

@@ -11,6 +11,7 @@ import * as path from 'path';
 import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
 import { freePort, readExample, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir, delay } from './support/nodered';
+import { BASE_OVERRIDES, EXAMPLE_01, exampleFlow as chaosExampleFlow, mergeOverrides } from '../scripts/chaos-lib';
 
 async function until(what: string, check: () => boolean, ms = 60_000, attempt?: () => Promise<void>): Promise<void> {
   const t0 = Date.now();
@@ -56,15 +57,8 @@ describe('end to end: the example flow in a real Node-RED process', () => {
   }
 
   /** The example as a user imports it, with short timings and the simulator's key. */
-  function exampleFlow(name = '01 - Instrument CSV to Benchling run') {
-    return readExample(name).map((n) => {
-      if (n.type === 'inject') return { ...n, once: true, onceDelay: 0.2, repeat: '' };
-      if (n.type === 'debug') return { ...n, console: true };
-      if (n.type === 'benchling-tenant') return { ...n, rateLimit: 600, credentials: { apiKey: DEFAULT_API_KEY } };
-      if (n.type === 'lab-watch-folder') return { ...n, stability: 0.4, rescanInterval: 2 };
-      if (n.type === 'benchling-poll-task') return { ...n, interval: 0.1, maxInterval: 0.3 };
-      return n;
-    });
+  function exampleFlow(name = EXAMPLE_01) {
+    return chaosExampleFlow(mergeOverrides(BASE_OVERRIDES, { 'benchling-tenant': { rateLimit: 600 } }), DEFAULT_API_KEY, name);
   }
 
   const processorsByFile = () => {

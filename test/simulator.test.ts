@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { startLabSimulator, SEED, type LabSimulator, type BenchlingSim } from '../simulator';
+import { startLabSimulator, spreadFaults, FAULT_KINDS, SEED, type LabSimulator, type BenchlingSim } from '../simulator';
 
 const md5 = (b: Buffer) => crypto.createHash('md5').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -670,6 +670,77 @@ describe('benchling simulator: faults', () => {
     for (let i = 0; i < 4; i++) assert.ok([429, 503].includes((await call(sim, 'GET', `/assay-runs/${RUN1}`)).status));
     sim.setFaultProbabilities({});
     assert.equal((await call(sim, 'GET', `/assay-runs/${RUN1}`)).status, 200);
+  });
+
+  test('after-handling faults: the server acts, then the answer is lost', async () => {
+    for (const spec of [{ kind: 'resetAfter' }, { kind: '500After' }, { kind: 'htmlAfter' }, { kind: 'reset', after: true }, { kind: '500', after: true }, { kind: 'html', after: true }] as const) {
+      const before = sim.listBlobs().length;
+      sim.injectFault({ ...spec, method: 'POST', path: /\/blobs$/ });
+      const outcome = await call(sim, 'POST', '/blobs', body()).then(
+        (r) => r.status,
+        () => 0,
+      );
+      const want = spec.kind.startsWith('reset') ? 0 : spec.kind.startsWith('500') ? 500 : 502;
+      assert.equal(outcome, want, JSON.stringify(spec));
+      assert.equal(sim.listBlobs().length, before + 1, `${JSON.stringify(spec)}: the blob was created`);
+      const last = sim.requestLog[sim.requestLog.length - 1];
+      assert.equal(last.handledStatus, 200);
+      assert.equal(last.fault, spec.kind.endsWith('After') ? spec.kind : `${spec.kind}After`);
+    }
+    assert.equal(sim.counters.faults.resetAfter, 2);
+    assert.equal(sim.counters.faults['500After'], 2);
+    assert.equal(sim.counters.faults.htmlAfter, 2);
+    assert.throws(() => sim.injectFault({ kind: '429', after: true }), /no after-handling variant/);
+  });
+
+  test('slow: the real answer after the delay; trickle: headers at once, the body a byte at a time', async () => {
+    sim.injectFault({ kind: 'slow', delayMs: 400 });
+    let t0 = Date.now();
+    const slow = await call(sim, 'GET', `/assay-runs/${RUN1}`);
+    assert.equal(slow.status, 200);
+    assert.ok(Date.now() - t0 >= 380, `slow took ${Date.now() - t0} ms`);
+    const blobId = await uploadSmall(sim, 'trickle.csv', 'a\n1\n');
+    sim.setFaultTimings({ trickleByteMs: 2 });
+    sim.injectFault({ kind: 'trickle' });
+    t0 = Date.now();
+    const r = await fetch(`${sim.apiBase}/blobs/${blobId}`, { headers: { authorization: sim.authHeader() } });
+    const headersAfter = Date.now() - t0;
+    const text = await r.text();
+    const bodyAfter = Date.now() - t0;
+    assert.equal(r.status, 200);
+    assert.equal(JSON.parse(text).id, blobId);
+    assert.ok(bodyAfter - headersAfter >= text.length, `body in ${bodyAfter - headersAfter} ms for ${text.length} bytes`);
+    assert.equal(sim.counters.faults.slow, 1);
+    assert.equal(sim.counters.faults.trickle, 1);
+    sim.setFaultTimings({ trickleByteMs: 1000 });
+  });
+
+  test('request log tells the rate limiter\'s 429s from injected ones; processors can be listed with their files', async () => {
+    sim.injectFault({ kind: '429' });
+    await call(sim, 'GET', `/assay-runs/${RUN1}`);
+    sim.setRateLimit({ limit: 1, windowMs: 60_000 });
+    try {
+      await call(sim, 'GET', `/assay-runs/${RUN1}`);
+      await call(sim, 'GET', `/assay-runs/${RUN1}`);
+    } finally {
+      sim.setRateLimit(false);
+    }
+    const last3 = sim.requestLog.slice(-3);
+    assert.deepEqual(last3.map((e) => [e.status, e.fault ?? null, !!e.rateLimited]), [[429, '429', false], [200, null, false], [429, null, true]]);
+    const fileId = await uploadSmall(sim, 'info.csv', 'a\n1\n');
+    const p = await call(sim, 'POST', '/automation-output-processors', { assayRunId: RUN1, automationFileConfigName: SEED.outputConfigName, fileId });
+    assert.equal(p.status, 201, p.text);
+    const info = sim.listProcessorInfo().find((x) => x.id === p.body.id)!;
+    assert.equal(info.fileId, fileId);
+    assert.equal(info.fileName, 'info.csv');
+    assert.equal(info.status, 'NOT_STARTED');
+    assert.deepEqual(info.taskIds, []);
+  });
+
+  test('spreadFaults shares a total over every kind', () => {
+    const f = spreadFaults(0.22);
+    assert.equal(Object.keys(f).length, FAULT_KINDS.length);
+    assert.ok(Math.abs(Object.values(f).reduce((a, v) => a + (v ?? 0), 0) - 0.22) < 1e-9);
   });
 
   test('body over the limit → 413', async () => {
