@@ -232,7 +232,7 @@ export class HttpClient {
   }
 
   private axiosRequest(spec: RequestSpec, url: string, body: StreamBody | undefined, authHeaders: Record<string, string>, signal: AbortSignal): Promise<AxiosResponse> {
-    const headers: Record<string, string | number> = { Accept: 'application/json', ...spec.headers, ...authHeaders };
+    const headers: Record<string, string | number | false> = { Accept: 'application/json', ...spec.headers, ...authHeaders };
     let data: unknown;
     if (body) {
       headers['Content-Type'] = body.contentType;
@@ -241,6 +241,12 @@ export class HttpClient {
     } else if (spec.json !== undefined) {
       headers['Content-Type'] = 'application/json';
       data = JSON.stringify(spec.json);
+    } else {
+      // No body: no Content-Type either. Left alone, axios labels a body-less POST
+      // `application/x-www-form-urlencoded`, and operations that declare no request body
+      // (Benchling :process-output, :generate-input, :abort-upload; Genie kill) may then be
+      // refused with 415 by a validating proxy. `false` tells axios to send no such header.
+      headers['Content-Type'] = false;
     }
     return axios.request({
       method: spec.method,
