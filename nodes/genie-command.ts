@@ -12,7 +12,7 @@
  *     unless switched off — when the flow is stopped or redeployed.
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { configNode, evaluateProperty, handleInput, Msg, translator, waitStatus } from './lib/node-red';
+import { configNode, evaluateProperty, handleInput, Msg, translator, waitStatus, type Work } from './lib/node-red';
 import type { GenieTenantNode } from './lib/config-nodes';
 import type { GenieClient } from './clients/genie/client';
 import { commandOutcome } from './clients/genie/client';
@@ -34,13 +34,28 @@ interface GenieCommandDef extends NodeDef {
   killOnStop?: boolean;
 }
 
+/**
+ * A command's hold on the tenant's connections (GenieClient.hold), from the moment it is sent
+ * until it is no longer followed. A flow stop closes the tenant in the same stop as this node; the
+ * hold keeps the create's answer (the command id) and the kill from being cut off. The close
+ * handler takes the lease over (`byClose`) and releases it after the kill.
+ */
+interface Lease {
+  release: () => void;
+  byClose: boolean;
+}
+
 interface Running {
   uid: string;
   action: string;
   client: GenieClient;
   /** Aborted by a cancel message. */
   cancel: AbortController;
+  lease?: Lease;
 }
+
+/** Longest wait of a closing node for the answer of a create in flight (then the kill, ≤ 5 s). */
+const CLOSE_WAIT_FOR_CREATE_MS = 8000;
 
 /** A combined signal: aborted when either is. */
 function either(a: AbortSignal, b: AbortSignal): AbortSignal {
@@ -75,7 +90,15 @@ export = function (RED: NodeAPI): void {
      * Commands being sent (no id yet). A cancel marks them, and they are killed once created; a
      * flow stop waits (briefly) for their answer so a command created meanwhile is killed too.
      */
-    const sending = new Set<{ cancelled: boolean; uid: string; client: GenieClient; created: Promise<GenieCommand | undefined> }>();
+    const sending = new Set<{
+      cancelled: boolean;
+      uid: string;
+      action: string;
+      client: GenieClient;
+      lease: Lease;
+      /** The created command, or why the create failed (its answer may be lost: the command may exist). */
+      created: Promise<{ cmd: GenieCommand } | { error: unknown }>;
+    }>();
 
     function definition(client: GenieClient, uid: string, name: string, signal: AbortSignal): Promise<GenieAction> {
       const key = `${uid}\u0000${name}`;
@@ -114,6 +137,63 @@ export = function (RED: NodeAPI): void {
       }
     }
 
+    /** Follows a created command to its end; kills it on a cancel message or the timeout. */
+    async function follow(msg: Msg, send: Work['send'], signal: AbortSignal, status: Work['status'], r: Running, cmd: GenieCommand, actionName: string, uid: string): Promise<void> {
+      const client = r.client;
+      msg.genie = { instrument: uid, action: actionName, commandId: cmd.id };
+      const started = Date.now();
+      let final: GenieCommand;
+      try {
+        status('blue', t('status.running', { action: actionName }));
+        final =
+          commandOutcome(cmd.status) !== 'running'
+            ? cmd
+            : await client.waitForCommand(uid, cmd.id, {
+                intervalMs,
+                maxIntervalMs,
+                factor: 1.5,
+                timeoutMs,
+                signal: either(signal, r.cancel.signal),
+                onWait: waitStatus(t, status),
+                onPoll: ({ error }) =>
+                  error
+                    ? status('yellow', t('status.pollError', { code: error.code.toLowerCase() }), 'ring')
+                    : status('blue', t('status.runningFor', { action: actionName, seconds: Math.round((Date.now() - started) / 1000) })),
+              });
+      } catch (err) {
+        if (signal.aborted) throw err; // node closing: the close handler kills (if configured)
+        if (r.cancel.signal.aborted && isCancelled(err)) {
+          status('yellow', t('status.killingCancelled'), 'ring');
+          const killed = await kill(r, cmd.id, 'cancel');
+          msg.payload = { status: 'failure', killed, error: t(killed ? 'cancelled.killed' : 'cancelled.notKilled') };
+          msg.command = cmd;
+          send([null, msg]);
+          return;
+        }
+        if (err instanceof LabError && err.code === 'TIMEOUT' && err.key === 'poll.notFinished') {
+          status('yellow', t('status.killingTimeout'), 'ring');
+          const killed = await kill(r, cmd.id, 'timeout');
+          throw new LabError('TIMEOUT', killed ? 'genie.commandTimeoutKilled' : 'genie.commandTimeoutNotKilled', {
+            id: cmd.id,
+            action: actionName,
+            uid,
+            seconds: timeoutMs / 1000,
+          });
+        }
+        throw err;
+      } finally {
+        running.delete(cmd.id);
+      }
+      msg.command = final;
+      if (commandOutcome(final.status) === 'success') {
+        msg.payload = { results: final.results, message: final.message, output: final.output };
+        send([msg, null]);
+      } else {
+        msg.payload = { status: final.status, error: final.error, message: final.message, output: final.output };
+        send([null, msg]);
+      }
+    }
+
     handleInput(
       RED,
       node,
@@ -142,73 +222,41 @@ export = function (RED: NodeAPI): void {
         const action = await definition(client, uid, actionName, signal);
         const values = mergeValues(action, def.params, msg.values as ValuesInput);
 
+        // The node may have closed while the definition was read (a cached one is not aborted by
+        // the stop): nothing may be sent then, as the close handler has already looked for
+        // commands to kill. From here to `sending.add` nothing awaits, so no stop slips in between.
+        if (signal.aborted) throw new LabError('CANCELLED', 'genie.nodeClosed');
         status('blue', t('status.sending', { action: actionName }));
-        // Not aborted by a flow stop: the command may already exist, and its id is needed to kill it.
-        const post = client.runCommand(uid, action, values, undefined, waitStatus(t, status));
-        const ticket = { cancelled: false, uid, client, created: post.catch(() => undefined) };
-        sending.add(ticket);
-        let cmd: GenieCommand;
+        const lease: Lease = { release: client.hold(), byClose: false };
         try {
-          cmd = await post;
-        } finally {
-          sending.delete(ticket);
-        }
-        if (signal.aborted) throw new LabError('CANCELLED', 'genie.nodeClosed'); // the close handler kills it
-        delete msg.values; // consumed: a chained genie-command must not inherit them
-        const r: Running = { uid, action: actionName, client, cancel: new AbortController() };
-        running.set(cmd.id, r);
-        if (ticket.cancelled) r.cancel.abort(new Error('cancel message'));
-        msg.genie = { instrument: uid, action: actionName, commandId: cmd.id };
-        const started = Date.now();
-        let final: GenieCommand;
-        try {
-          status('blue', t('status.running', { action: actionName }));
-          final =
-            commandOutcome(cmd.status) !== 'running'
-              ? cmd
-              : await client.waitForCommand(uid, cmd.id, {
-                  intervalMs,
-                  maxIntervalMs,
-                  factor: 1.5,
-                  timeoutMs,
-                  signal: either(signal, r.cancel.signal),
-                  onWait: waitStatus(t, status),
-                  onPoll: ({ error }) =>
-                    error
-                      ? status('yellow', t('status.pollError', { code: error.code.toLowerCase() }), 'ring')
-                      : status('blue', t('status.runningFor', { action: actionName, seconds: Math.round((Date.now() - started) / 1000) })),
-                });
-        } catch (err) {
-          if (signal.aborted) throw err; // node closing: the close handler kills (if configured)
-          if (r.cancel.signal.aborted && isCancelled(err)) {
-            status('yellow', t('status.killingCancelled'), 'ring');
-            const killed = await kill(r, cmd.id, 'cancel');
-            msg.payload = { status: 'failure', killed, error: t(killed ? 'cancelled.killed' : 'cancelled.notKilled') };
-            msg.command = cmd;
-            send([null, msg]);
-            return;
+          // Not aborted by a flow stop: the command may already exist, and its id is needed to kill it.
+          const post = client.runCommand(uid, action, values, undefined, waitStatus(t, status));
+          const ticket = {
+            cancelled: false,
+            uid,
+            action: actionName,
+            client,
+            lease,
+            created: post.then(
+              (cmd) => ({ cmd }),
+              (error: unknown) => ({ error }),
+            ),
+          };
+          sending.add(ticket);
+          let cmd: GenieCommand;
+          try {
+            cmd = await post;
+          } finally {
+            sending.delete(ticket);
           }
-          if (err instanceof LabError && err.code === 'TIMEOUT' && err.key === 'poll.notFinished') {
-            status('yellow', t('status.killingTimeout'), 'ring');
-            const killed = await kill(r, cmd.id, 'timeout');
-            throw new LabError('TIMEOUT', killed ? 'genie.commandTimeoutKilled' : 'genie.commandTimeoutNotKilled', {
-              id: cmd.id,
-              action: actionName,
-              uid,
-              seconds: timeoutMs / 1000,
-            });
-          }
-          throw err;
+          if (signal.aborted) throw new LabError('CANCELLED', 'genie.nodeClosed'); // the close handler kills it
+          delete msg.values; // consumed: a chained genie-command must not inherit them
+          const r: Running = { uid, action: actionName, client, cancel: new AbortController(), lease };
+          running.set(cmd.id, r);
+          if (ticket.cancelled) r.cancel.abort(new Error('cancel message'));
+          await follow(msg, send, signal, status, r, cmd, actionName, uid);
         } finally {
-          running.delete(cmd.id);
-        }
-        msg.command = final;
-        if (commandOutcome(final.status) === 'success') {
-          msg.payload = { results: final.results, message: final.message, output: final.output };
-          send([msg, null]);
-        } else {
-          msg.payload = { status: final.status, error: final.error, message: final.message, output: final.output };
-          send([null, msg]);
+          if (!lease.byClose) lease.release();
         }
       },
       {
@@ -225,16 +273,43 @@ export = function (RED: NodeAPI): void {
           const posting = [...sending];
           running.clear();
           sending.clear();
-          if (!killOnStop) return;
-          const late = posting.map(async (t) => {
-            const cap = new Promise<undefined>((r) => {
-              const h = setTimeout(r, 8000);
-              void t.created.finally(() => clearTimeout(h));
-            });
-            const cmd = await Promise.race([t.created, cap]);
-            if (cmd) await kill({ uid: t.uid, action: '', client: t.client, cancel: new AbortController() }, cmd.id, 'stoppedSending');
+          // The leases pass to this handler: the tenant's connections stay open until the kills
+          // below are done (the tenant closes in the same stop).
+          for (const [, r] of all) if (r.lease) r.lease.byClose = true;
+          for (const p of posting) p.lease.byClose = true;
+          if (!killOnStop) {
+            for (const [, r] of all) r.lease?.release();
+            for (const p of posting) p.lease.release();
+            return;
+          }
+          const stopRunning = all.map(async ([cid, r]) => {
+            try {
+              await kill(r, cid, 'stopped');
+            } finally {
+              r.lease?.release();
+            }
           });
-          await Promise.all([...all.map(([cid, r]) => kill(r, cid, 'stopped')), ...late]);
+          // A command being sent: wait (bounded) for its id, then kill it. The create may also
+          // have reached Genie with its answer lost: then say so, since it may still be running.
+          const late = posting.map(async (p) => {
+            let timer: NodeJS.Timeout | undefined;
+            try {
+              const cap = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), CLOSE_WAIT_FOR_CREATE_MS)));
+              const outcome = await Promise.race([p.created, cap]);
+              if (outcome === 'timeout') {
+                node.warn(t('warn.createUnknownOnStop', { action: p.action, uid: p.uid, seconds: CLOSE_WAIT_FOR_CREATE_MS / 1000 }));
+              } else if ('cmd' in outcome) {
+                await kill({ uid: p.uid, action: p.action, client: p.client, cancel: new AbortController() }, outcome.cmd.id, 'stoppedSending');
+              } else if (outcome.error instanceof LabError && (outcome.error.code === 'NETWORK' || outcome.error.code === 'TIMEOUT' || (outcome.error.status ?? 0) >= 500)) {
+                // no usable answer (connection lost, timeout, 5xx): Genie may have created it
+                node.warn(t('warn.createLostOnStop', { action: p.action, uid: p.uid, error: t.error(outcome.error).message }));
+              }
+            } finally {
+              clearTimeout(timer);
+              p.lease.release();
+            }
+          });
+          await Promise.all([...stopRunning, ...late]);
         },
       },
     );

@@ -198,6 +198,7 @@ export class GenieSim {
 
   private server: http.Server;
   private opts: { port: number; host: string; commandDurationMs: number; timeScaleMs: number; envelope: boolean };
+  private answerDelay: { method: string; path: RegExp; ms: number } | null = null;
   private faultProbs: FaultProbabilities;
   private faultQueue: Array<FaultSpec & { remaining: number }> = [];
   private instruments = new Map<string, GenieSimInstrument>();
@@ -258,6 +259,15 @@ export class GenieSim {
 
   setFaultProbabilities(p: FaultProbabilities): void {
     this.faultProbs = { ...p };
+  }
+
+  /**
+   * Delays the answer of matching requests AFTER they were handled (the state change stays): the
+   * window in which a client that gives up, or closes its connections, loses an answer the
+   * server already acted on (e.g. a command created while the flow stops). null: no delay.
+   */
+  setAnswerDelay(d: { method: string; path: RegExp; ms: number } | null): void {
+    this.answerDelay = d && { ...d, method: d.method.toUpperCase() };
   }
 
   setCommandDurationMs(ms: number): void {
@@ -368,6 +378,11 @@ export class GenieSim {
         .filter(Boolean)
         .map((s) => decodeURIComponent(s));
       const { status, data } = this.route(method, segs, body);
+      const d = this.answerDelay;
+      if (d && d.method === method && (d.path.lastIndex = 0, d.path.test(pathname))) {
+        await new Promise((r) => setTimeout(r, d.ms));
+        if (res.destroyed || this.closed) return;
+      }
       this.send(res, status, this.opts.envelope ? { data } : data);
     } catch (err) {
       if (err instanceof SimHttpError) this.send(res, err.status, { error: err.message });

@@ -143,6 +143,7 @@ export class OpentronsSim {
   private readonly timers = new Set<NodeJS.Timeout>();
   private offlineUntil = 0;
   private dropQueue: Array<{ method?: string; path?: RegExp }> = [];
+  private answerDelay: { method: string; path: RegExp; ms: number } | null = null;
   private activeSessionId?: string;
   private closed = false;
 
@@ -204,6 +205,11 @@ export class OpentronsSim {
   /** The next matching request is carried out, but its answer never arrives (socket destroyed). */
   dropNextResponse(match: { method?: string; path?: RegExp } = {}): void {
     this.dropQueue.push(match);
+  }
+
+  /** Delays matching answers AFTER the request was carried out (e.g. a run created while Node-RED stops). null: none. */
+  setAnswerDelay(d: { method: string; path: RegExp; ms: number } | null): void {
+    this.answerDelay = d && { ...d, method: d.method.toUpperCase() };
   }
 
   /** Changes durations for the following work (analysisMs, loadMs, stepMs, settleMs). */
@@ -317,6 +323,15 @@ export class OpentronsSim {
         return;
       }
       const text = JSON.stringify(body);
+      const d = this.answerDelay;
+      if (d && d.method === method && (d.path.lastIndex = 0, d.path.test(url.pathname))) {
+        setTimeout(() => {
+          if (res.destroyed || this.closed) return;
+          res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), 'Opentrons-Version': '2', 'Opentrons-Min-Version': '2' });
+          res.end(text);
+        }, d.ms);
+        return;
+      }
       res.writeHead(status, {
         'Content-Type': 'application/json',
         'Content-Length': Buffer.byteLength(text),

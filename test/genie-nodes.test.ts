@@ -230,6 +230,23 @@ describe('Genie nodes in Node-RED', () => {
     assert.equal(posted.length, 1);
     assert.equal(posted[0].killed, true, 'the command created during the stop was killed');
 
+    // The same, deterministic: the command is created at once but its answer is still on the way
+    // when the flow stops (the tenant closes its connections in the same stop). The close waits for
+    // the answer and kills the command.
+    sim.genie.clearCommands();
+    h = await load({ instrument: SHAKE.id, action: 'Shake' });
+    sim.genie.setAnswerDelay({ method: 'POST', path: /\/commands$/, ms: 400 });
+    try {
+      h.getNode('cmd').receive({ values: { Time: '1h', RPM: 500, Mode: 'orbital' } });
+      await until(() => sim.genie.listCommands().length === 1);
+      await unload();
+    } finally {
+      sim.genie.setAnswerDelay(null);
+    }
+    const slow = sim.genie.listCommands();
+    assert.equal(slow.length, 1);
+    assert.equal(slow[0].killed, true, 'the command whose answer arrived during the stop was killed');
+
     sim.genie.clearCommands();
     h = await load({ instrument: SHAKE.id, action: 'Shake', killOnStop: false });
     h.getNode('cmd').receive({ values: { Time: '1h', RPM: 500, Mode: 'orbital' } });

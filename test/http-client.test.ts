@@ -56,6 +56,48 @@ describe('HttpClient', () => {
     await srv.close();
   });
 
+  test('a request without body sends no Content-Type (axios would say x-www-form-urlencoded)', async () => {
+    const seen: Array<{ method: string; ct?: string }> = [];
+    const srv = await scriptedServer((req, res) => {
+      seen.push({ method: req.method!, ct: req.headers['content-type'] });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast });
+    await c.request({ method: 'POST', path: '/x:abort-upload' });
+    await c.request({ method: 'GET', path: '/x' });
+    await c.request({ method: 'POST', path: '/x', json: { a: 1 } });
+    assert.deepEqual(seen, [{ method: 'POST', ct: undefined }, { method: 'GET', ct: undefined }, { method: 'POST', ct: 'application/json' }]);
+    c.close();
+    await srv.close();
+  });
+
+  test('close() while held: the answer in flight still arrives; without a hold it is cut off', async () => {
+    const srv = await scriptedServer((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(201, { 'content-type': 'application/json' });
+        res.end('{"id":"c1"}');
+      }, 150);
+    });
+    const c = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast });
+    const release = c.hold();
+    const held = c.request<{ id: string }>({ method: 'POST', path: '/commands', json: {} });
+    await new Promise((r) => setTimeout(r, 40));
+    c.close(); // deferred: the hold keeps the connection
+    assert.equal((await held).data.id, 'c1');
+    // still usable until released (the kill of what was created)
+    assert.equal((await c.request<{ id: string }>({ method: 'POST', path: '/kill', json: {} })).status, 201);
+    release();
+    release(); // twice: harmless
+
+    const d = new HttpClient({ service: 'Test', baseUrl: srv.url, backoff: fast });
+    const cut = d.request({ method: 'POST', path: '/commands', json: {} });
+    await new Promise((r) => setTimeout(r, 40));
+    d.close();
+    await assert.rejects(cut, (e: LabError) => e.code === 'NETWORK');
+    await srv.close();
+  });
+
   test('does not retry a POST after 500 (it may have been written)', async () => {
     const srv = await scriptedServer((_req, res) => {
       res.writeHead(500, { 'content-type': 'application/json' });

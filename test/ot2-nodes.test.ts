@@ -282,6 +282,23 @@ describe('ot2-run in Node-RED', () => {
       assert.ok(!executing(g));
     });
 
+    test(`${g}: Node-RED closed while the run is being created, "stop the run" → the run made meanwhile is removed`, async () => {
+      const h = await load(g, { onClose: 'stop' });
+      const count = () => (g === 'runs' ? sim(g).allRuns.length : sim(g).allSessions.length);
+      const before = count();
+      // the robot creates the run at once, but its answer (the id) is still on the way at the stop
+      sim(g).setAnswerDelay({ method: 'POST', path: g === 'runs' ? /^\/runs$/ : /^\/sessions$/, ms: 500 });
+      try {
+        h.getNode('run').receive({ payload: file(protocolText()) });
+        await waitFor(() => count() > before, 5000, 'run created');
+        await unload();
+      } finally {
+        sim(g).setAnswerDelay(null);
+      }
+      nothingLeft(g);
+      assert.ok(!executing(g));
+    });
+
     test(`${g}: door open when starting → Catch error naming the door`, async () => {
       sim(g).openDoor();
       const h = await load(g);

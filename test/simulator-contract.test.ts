@@ -75,8 +75,11 @@ describe('benchling simulator vs OpenAPI contract', { skip: skipReason || false 
     if (lab) await lab.close();
   });
 
-  const H = () => ({ authorization: sim.authHeader(), 'content-type': 'application/json' });
+  // A Content-Type only with a body: the checker counts a Content-Type on an operation that takes
+  // no request body as a violation (as a validating proxy would, with 415).
+  const H = (): Record<string, string> => ({ authorization: sim.authHeader() });
   async function call(method: string, p: string, body?: unknown, headers: Record<string, string> = H()) {
+    if (body !== undefined && !Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers = { ...headers, 'content-type': 'application/json' };
     const r = await fetch(sim.apiBase + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), redirect: 'manual' });
     const text = await r.text();
     let json: any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -123,8 +126,9 @@ describe('benchling simulator vs OpenAPI contract', { skip: skipReason || false 
     const done = await call('POST', `/blobs/${mp.body.id}:complete-upload`, { parts: [e1.body, e2.body] });
     assert.equal(done.body.uploadStatus, 'COMPLETE');
     const mp2 = await call('POST', '/blobs:start-multipart-upload', { name: 'aborted.bin', type: 'VISUALIZATION' });
-    assert.deepEqual((await call('POST', `/blobs/${mp2.body.id}:abort-upload`, {})).body, {});
-    await call('POST', `/blobs/${mp2.body.id}:abort-upload`);
+    // abort declares no request body: sent with none (no Content-Type), answered 200 {}; again on the aborted blob
+    assert.deepEqual((await call('POST', `/blobs/${mp2.body.id}:abort-upload`)).body, {});
+    assert.equal((await call('POST', `/blobs/${mp2.body.id}:abort-upload`)).status, 200);
 
     // --- assay runs
     const page1 = await call('GET', `/assay-runs?schemaId=${SEED.schemaId}&pageSize=2`);
@@ -194,6 +198,9 @@ describe('benchling simulator vs OpenAPI contract', { skip: skipReason || false 
 
     // --- generic answers: 401, 429, 5xx (incl. an HTML 502)
     assert.equal((await call('GET', `/assay-runs/${run1}`, undefined, {})).status, 401);
+    // a wrong key on an operation whose responses list no 401 (getTask: 200, 404) → 401, accepted as generic
+    const wrongKey = { authorization: 'Basic ' + Buffer.from('sk_wrong:').toString('base64') };
+    assert.equal((await call('GET', `/tasks/${pt.body.taskId}`, undefined, wrongKey)).status, 401);
     for (const kind of ['500', '503', 'html', '429'] as const) {
       sim.injectFault({ kind });
       await call('GET', `/assay-runs/${run1}`);
@@ -261,6 +268,34 @@ describe('benchling simulator vs OpenAPI contract', { skip: skipReason || false 
       assert.ok(v6.some((v) => /not declared/.test(v.message)));
     });
 
+    test('any body on an operation without requestBody is reported, {} included', () => {
+      const abort = '/api/v2/blobs/abc:abort-upload';
+      const pout = '/api/v2/automation-output-processors/aop_1:process-output';
+      assert.deepEqual(contract.checkRequest({ method: 'POST', path: abort }), []);
+      assert.deepEqual(contract.checkRequest({ method: 'POST', path: abort, bodyBytes: 0 }), []);
+      assert.deepEqual(contract.checkRequest({ method: 'POST', path: pout, contentType: '' }), []);
+      for (const req of [
+        { body: {} },
+        { body: {}, contentType: 'application/json' },
+        { body: { reason: 'x' } },
+        { body: [] },
+        { body: null, contentType: 'application/json' },
+        { contentType: 'application/json' }, // header without bytes
+        { contentType: 'application/x-www-form-urlencoded', bodyBytes: 0 }, // what axios adds to a body-less POST
+        { bodyBytes: 2 }, // bytes that were not parsed
+      ]) {
+        for (const p of [abort, pout]) {
+          const v = contract.checkRequest({ method: 'POST', path: p, ...req });
+          assert.ok(v.length > 0 && v.every((x) => x.where === 'request' && /takes no request body/.test(x.message)), `${p} ${JSON.stringify(req)}: ${formatViolations(v)}`);
+        }
+      }
+      assert.ok(contract.checkRequest({ method: 'GET', path: '/api/v2/tasks/t1', contentType: 'application/json' }).length > 0);
+      // a fault-injected exchange never read its request: its body is not judged
+      const ex = { method: 'POST', path: abort, requestContentType: 'application/json', requestBodySkipped: 'fault-injected', requestBodyBytes: 2, status: 503, responseContentType: 'application/json', responseBody: { error: { type: 'api_error', message: 'x' } } };
+      assert.deepEqual(contract.checkExchange(ex), []);
+      assert.ok(contract.checkExchange({ ...ex, requestBodySkipped: 'not-json', status: 400 }).some((v) => /takes no request body/.test(v.message)));
+    });
+
     test('bad responses are reported', () => {
       const req = { method: 'POST', path: '/api/v2/blobs' };
       const blob = { id: '4fb34c5e-abda-4a4b-b54c-36b9ad46924e', name: 'x', mimeType: 'text/csv', type: 'RAW_FILE', uploadStatus: 'COMPLETE' };
@@ -274,6 +309,10 @@ describe('benchling simulator vs OpenAPI contract', { skip: skipReason || false 
       const task = { method: 'GET', path: '/api/v2/tasks/t1' };
       assert.deepEqual(contract.checkResponse(task, { status: 200, body: { status: 'RUNNING' } }), []);
       assert.ok(contract.checkResponse(task, { status: 200, body: { status: 'DONE' } }).length > 0);
+      // generic statuses: 401 (wrong key) is accepted though getTask lists only 200 and 404; 415 and 403 are not
+      assert.deepEqual(contract.checkResponse(task, { status: 401, body: { error: { type: 'authentication_error', message: 'Invalid API key.' } } }), []);
+      assert.ok(contract.checkResponse(task, { status: 415, body: { error: { type: 'invalid_request_error', message: 'x' } } }).some((v) => /not declared/.test(v.message)));
+      assert.ok(contract.checkResponse(task, { status: 403, body: { error: { type: 'invalid_request_error', message: 'x' } } }).some((v) => /not declared/.test(v.message)));
       assert.ok(contract.checkResponse({ method: 'GET', path: '/api/v2/assay-runs/x' }, { status: 404, body: { error: {} } }).length > 0);
       assert.deepEqual(contract.validateSchema('AutomationOutputProcessor', { id: 'aop_1', file: null, errorFile: null, archiveRecord: null }), []);
       assert.ok(contract.validateSchema('AutomationOutputProcessor', { id: 'aop_1', status: 'DONE' }).length > 0);

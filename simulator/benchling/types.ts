@@ -25,6 +25,8 @@ export interface SimExchange {
   requestBody?: unknown;
   /** Set when the body was not handed over (e.g. 'too-large', 'not-json'). */
   requestBodySkipped?: string;
+  /** Raw length of the request body in bytes (0 when none was sent). */
+  requestBodyBytes?: number;
   status: number;
   responseContentType: string;
   /** The JSON object sent (not re-parsed); undefined for non-JSON answers. */

@@ -302,7 +302,8 @@ async function sendParts(http: HttpClient, file: string, identity: FileIdentity,
  */
 export async function abortMultipart(http: HttpClient, blobId: string, onError?: (err: unknown) => void): Promise<boolean> {
   try {
-    await http.request({ method: 'POST', path: `/blobs/${encodeURIComponent(blobId)}:abort-upload`, json: {}, idempotent: true });
+    // abortMultipartBlob declares no request body: send none (not `{}`, which a validating proxy refuses with 415).
+    await http.request({ method: 'POST', path: `/blobs/${encodeURIComponent(blobId)}:abort-upload`, idempotent: true });
     return true;
   } catch (err) {
     if (isRefusal(err)) return true;

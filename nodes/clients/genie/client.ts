@@ -212,6 +212,11 @@ export class GenieClient {
     );
   }
 
+  /** Keeps the connections open through a close() until released (see HttpClient.hold). */
+  hold(): () => void {
+    return this.http.hold();
+  }
+
   close(): void {
     this.http.close();
   }

@@ -247,6 +247,11 @@ export class OpentronsClient {
     await this.req({ method: 'DELETE', path: `/sessions/${enc(id)}`, ...o });
   }
 
+  /** Keeps the connections open through a close() until released (see HttpClient.hold). */
+  hold(): () => void {
+    return this.http.hold();
+  }
+
   close(): void {
     this.http.close();
   }

@@ -716,12 +716,25 @@ export class ProtocolRunner {
     const r = this.record;
     if (!r) return;
     const signal = AbortSignal.timeout(timeoutMs);
-    if (r.runId) {
-      if (r.generation === 'runs') await this.client.runAction(r.runId, 'stop', { signal }).catch(() => undefined);
-      else if (r.started) await this.client.sessionCommand(r.runId, 'protocol.cancel', { signal }).catch(() => undefined);
+    let runId = r.runId;
+    if (!runId && r.protocolId) {
+      // The stop aborted a create (POST /runs, /sessions) that the robot may have carried out:
+      // its id never arrived. Look the run up by its protocol, as attach() does after a restart.
+      // (If the robot makes it only after this look-up, the protocol cannot be deleted, the
+      // record stays and the next start finds and removes the run.)
+      runId = await (r.generation === 'runs'
+        ? this.client.listRuns({ signal }).then((rs) => rs.find((x) => x.protocolId === r.protocolId)?.id)
+        : this.client.listSessions({ signal }).then((ss) => ss.find((x) => x.details.protocolId === r.protocolId)?.id)
+      ).catch(() => undefined);
+      if (runId) this.setRecord({ runId });
+    }
+    if (runId) {
+      if (r.generation === 'runs') await this.client.runAction(runId, 'stop', { signal }).catch(() => undefined);
+      // A start on its way counts as started: the robot may carry it out after we are gone.
+      else if (r.started || this.startInFlight) await this.client.sessionCommand(runId, 'protocol.cancel', { signal }).catch(() => undefined);
     }
     if (!r.keep) {
-      const warnings = await this.cleanup(r.generation, r.runId, r.protocolId, signal).catch(() => null);
+      const warnings = await this.cleanup(r.generation, runId, r.protocolId, signal).catch(() => null);
       if (!warnings || warnings.length) return; // keep the record: the next start tries again
     }
     this.setRecord(null);

@@ -232,7 +232,7 @@ export class HttpClient {
   }
 
   private axiosRequest(spec: RequestSpec, url: string, body: StreamBody | undefined, authHeaders: Record<string, string>, signal: AbortSignal): Promise<AxiosResponse> {
-    const headers: Record<string, string | number> = { Accept: 'application/json', ...spec.headers, ...authHeaders };
+    const headers: Record<string, string | number | false> = { Accept: 'application/json', ...spec.headers, ...authHeaders };
     let data: unknown;
     if (body) {
       headers['Content-Type'] = body.contentType;
@@ -241,6 +241,12 @@ export class HttpClient {
     } else if (spec.json !== undefined) {
       headers['Content-Type'] = 'application/json';
       data = JSON.stringify(spec.json);
+    } else {
+      // No body: no Content-Type either. Left alone, axios labels a body-less POST
+      // `application/x-www-form-urlencoded`, and operations that declare no request body
+      // (Benchling :process-output, :generate-input, :abort-upload; Genie kill) may then be
+      // refused with 415 by a validating proxy. `false` tells axios to send no such header.
+      headers['Content-Type'] = false;
     }
     return axios.request({
       method: spec.method,
@@ -306,8 +312,46 @@ export class HttpClient {
       : new LabError(code, 'http.status', { what, status, detail }, { status, apiError: described?.apiError });
   }
 
-  close(): void {
-    this.agents.destroy();
+  private holds = 0;
+  private closeTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * Keeps the client's connections open through a close() until the returned release is called:
+   * for work that must still reach the server while a flow stops (the answer of a create that is
+   * in flight, the kill of what it created). Without it the config node's close, which runs in
+   * the same stop as the node's own, resets the connection and the answer (the new id) is lost.
+   * Releasing twice does nothing.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      if (this.holds === 0 && this.closeTimer) {
+        clearTimeout(this.closeTimer);
+        this.closeTimer = undefined;
+        this.agents.destroy();
+      }
+    };
+  }
+
+  /**
+   * Closes the connections: at once, or — while work holds the client (hold()) — when the last
+   * hold is released, at the latest after graceMs.
+   */
+  close(graceMs = 15_000): void {
+    if (this.holds === 0) {
+      this.agents.destroy();
+      return;
+    }
+    if (this.closeTimer) return;
+    this.closeTimer = setTimeout(() => {
+      this.closeTimer = undefined;
+      this.agents.destroy();
+    }, graceMs);
+    this.closeTimer.unref?.();
   }
 }
 
