@@ -382,7 +382,7 @@ export class Journeys {
   private done(rel: string, e: LedgerEntry): void {
     this.history?.append({ ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder });
     this.counts.done++;
-    journeyEvents.emit('finished', e.id);
+    journeyEvents.emit('finished', e.id, { ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder });
   }
 
   /** Sends a file that held still (or is due again): recorded in the ledger first. */

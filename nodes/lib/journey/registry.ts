@@ -15,7 +15,11 @@ export interface JourneyOwner {
 
 const owners = new Map<string, JourneyOwner>();
 
-/** `finished` (journeyId: string): a journey reached done; per-file state kept for it may go. */
+/**
+ * `finished` (journeyId: string, record): a journey reached done (processed or skipped); per-file
+ * state kept for it may go. The record is the journey as it ended, with `relativePath`, `path`
+ * and `folder` (what the history keeps).
+ */
 export const journeyEvents = new EventEmitter();
 journeyEvents.setMaxListeners(0);
 
