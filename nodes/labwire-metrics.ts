@@ -13,9 +13,11 @@ export = function (RED: NodeAPI): void {
   RED.httpAdmin.get('/labwire/metrics', RED.auth.needsPermission('labwire.read'), (_req, res) => {
     scrape().then(
       ({ contentType, text }) => {
-        res.set('Content-Type', contentType);
-        res.set('Cache-Control', 'no-store');
-        res.send(text);
+        // Node's own setHeader/end: Express' set/send would reorder the content type's parameters.
+        res.statusCode = 200;
+        res.setHeader('Content-Type', contentType);
+        res.setHeader('Cache-Control', 'no-store');
+        res.end(text);
       },
       (err: Error) => {
         RED.log.warn(`labwire metrics: ${err.message}`);
