@@ -14,7 +14,8 @@ import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY, GENIE_SEED, DEF
 import { freePort, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir, delay } from './support/nodered';
 import { parseExposition, histogram, type Family, type MetricType } from './support/prometheus-text';
-import { registry } from '../nodes/lib/metrics';
+import { countHttpAttempt, registry, setFileCountsSource } from '../nodes/lib/metrics';
+import { journeyEvents, registerJourneyOwner, type JourneyRecord } from '../nodes/lib/journey';
 // Node-RED's own password hashing (a dependency of node-red).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const bcrypt = require(require.resolve('bcryptjs', { paths: [path.dirname(require.resolve('node-red/package.json'))] })) as { hashSync(p: string, rounds: number): string };
@@ -223,5 +224,40 @@ describe('the strict exposition parser (test support)', () => {
     ]) {
       assert.throws(() => parseExposition(bad), Error, JSON.stringify(bad));
     }
+  });
+});
+
+describe('labwire_files sources (in process)', () => {
+  const rec = (id: string, state: JourneyRecord['state']): JourneyRecord => ({ id, size: 1, mtimeMs: 1, state, emitCount: 1, emittedAt: 1 });
+  const files = async () => family(parseExposition(await registry.metrics()), 'labwire_files', 'gauge');
+
+  test('from the registered watchers until a source is set; a source that throws falls back; hooks never throw', async () => {
+    const unregister = registerJourneyOwner('w1', {
+      note: () => undefined,
+      journeys: () => [['a', rec('a', 'emitted')], ['b', rec('b', 'acked')], ['c', rec('c', 'retrying')], ['d', rec('d', 'failed')], ['e', rec('e', 'done')]],
+      // e is in the history too: counted once; a file gone before done is not done.
+      finishedJourneys: () => [rec('e', 'done'), rec('f', 'done'), { ...rec('g', 'emitted'), gone: 5 }],
+      getStatus: () => ({ pending: 3 }),
+    });
+    try {
+      let f = await files();
+      assert.deepEqual(Object.fromEntries(f.samples.map((x) => [x.labels.state, x.value])), { waiting: 3, 'in-progress': 2, retrying: 1, failed: 1, done: 2 });
+
+      const unset = setFileCountsSource(() => ({ waiting: 0, 'in-progress': 1, retrying: 0, done: 40, failed: 2 }));
+      f = await files();
+      assert.equal(value(f, { state: 'done' }), 40);
+      setFileCountsSource(() => {
+        throw new Error('query module broken');
+      });
+      f = await files();
+      assert.equal(value(f, { state: 'done' }), 2, 'the watchers again');
+      unset(); // not the current source any more: leaves it
+      setFileCountsSource(undefined);
+    } finally {
+      unregister();
+    }
+    assert.doesNotThrow(() => countHttpAttempt(undefined as unknown as string, NaN as unknown as number));
+    assert.doesNotThrow(() => journeyEvents.emit('finished', 'x', undefined));
+    assert.doesNotThrow(() => journeyEvents.emit('finished', 'x', { firstSentAt: 'soon', doneAt: null }));
   });
 });
