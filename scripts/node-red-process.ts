@@ -115,7 +115,8 @@ export async function startNodeRed(o: NodeRedOptions): Promise<NodeRedProcess> {
     if (exited !== null) throw new Error(`Node-RED exited with code ${exited} before it was ready (is port ${o.port} free?)`);
     try {
       const r = await request(`${url}/settings`, 'GET');
-      if (r.status === 200) break;
+      // With adminAuth, /settings asks for a login: answering at all means it is up.
+      if (r.status === 200 || (o.settings?.adminAuth && r.status === 401)) break;
     } catch {
       /* not listening yet */
     }
