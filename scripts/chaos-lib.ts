@@ -50,10 +50,17 @@ export const BASE_OVERRIDES: NodeOverrides = {
   inject: { once: true, onceDelay: 0.2, repeat: '' },
   // The example's debug nodes (outcomes, the Catch's errors) also go to Node-RED's log (--log FILE).
   debug: { console: true },
-  // Retries sooner than the example's 30 s doubling to 30 min, so a run takes minutes, not hours;
-  // dead-letters go to a failed folder, so every file leaves the watched folder.
-  'lab-watch-folder': { stability: 0.4, rescanInterval: 2, retryBase: 1, retryMax: 8, failedFolder: '${LAB_FAILED_FOLDER}' },
+  'lab-watch-folder': { stability: 0.4, rescanInterval: 2 },
   'benchling-poll-task': { interval: 0.1, maxInterval: 0.3 },
+};
+
+/**
+ * The chaos scenarios' watcher: retries sooner than the example's 30 s doubling to 30 min, so a
+ * run takes minutes, not hours; dead-letters go to a failed folder, so every file leaves the
+ * watched folder.
+ */
+export const CHAOS_WATCHER: NodeOverrides = {
+  'lab-watch-folder': { retryBase: 1, retryMax: 8, failedFolder: '${LAB_FAILED_FOLDER}' },
 };
 
 export function mergeOverrides(...layers: Array<NodeOverrides | undefined>): NodeOverrides {
@@ -486,6 +493,7 @@ export async function runScenarioA(o: ScenarioAOptions): Promise<ScenarioResult>
     },
     overrides: mergeOverrides(
       BASE_OVERRIDES,
+      CHAOS_WATCHER,
       { 'benchling-tenant': { rateLimit: 600, timeout: 3 } },
       overridesFromEnv(),
       o.overrides,
@@ -561,7 +569,7 @@ export async function runScenarioB(o: ScenarioBOptions): Promise<ScenarioResult>
   const lab = new ChaosLab({
     name: 'B',
     benchling: { rateLimit: { limit: 60, windowMs: 30_000 }, taskDurationMs: 300 },
-    overrides: mergeOverrides(BASE_OVERRIDES, { 'benchling-poll-task': { interval: 0.5, maxInterval: 2 } }, overridesFromEnv(), o.overrides),
+    overrides: mergeOverrides(BASE_OVERRIDES, CHAOS_WATCHER, { 'benchling-poll-task': { interval: 0.5, maxInterval: 2 } }, overridesFromEnv(), o.overrides),
     env: o.env,
     keep: o.keep,
     onLog: o.onLog,
