@@ -9,6 +9,8 @@
  *    simulator's reason, its code, the node that failed and the error file;
  *  - Retry on the FAIL row sends it again (attempts 2, again without a reload);
  *  - the same view in Japanese;
+ *  - a user without `labwire.write` (here: anonymous with read only) sees the files but no Retry or
+ *    Skip, and the API refuses the action (403);
  *  - no console errors, no failed request.
  * Screenshots: test/out/screenshots/node-red-<version>/sidebar-*.png (git-ignored).
  *
@@ -30,6 +32,13 @@ const NR_VERSION = nodeRedVersion();
 const SHOTS = path.join(PROJECT_ROOT, 'test', 'out', 'screenshots', `node-red-${NR_VERSION}`);
 const FAIL_NAME = 'FAIL-plate-3.csv';
 const REASON = 'Output file processing failed (simulated)';
+const OPERATOR = { username: 'operator', password: 'operator-test-password' };
+
+interface Token {
+  access_token: string;
+  expires_in: number;
+  token_type: string;
+}
 
 function catalogue(lang: string): any {
   return JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'locales', lang, 'lab-files.json'), 'utf8'))['lab-files'];
@@ -53,16 +62,25 @@ describe(`Lab files sidebar in Chromium, packed package on Node-RED ${NR_VERSION
   let sim: LabSimulator;
   let red: NodeRedProcess;
   let browser: any;
+  let token: Token;
   const log: string[] = [];
   const problems: string[] = [];
   const root = tempDir('sidebar');
   const folder = path.join(root, 'instrument');
   const archive = path.join(root, 'archive');
 
-  /** A fresh page in `lang`, the editor loaded, the Lab files tab shown. */
-  async function openSidebar(lang: string): Promise<any> {
+  /** A fresh page in `lang`, the editor loaded (logged in as the operator unless `anonymous`), the Lab files tab shown. */
+  async function openSidebar(lang: string, anonymous = false): Promise<any> {
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, locale: lang });
-    await context.addInitScript((l: string) => localStorage.setItem('editor-language', l), lang);
+    await context.addInitScript(
+      ([l, tokens]: [string, Token | null]) => {
+        localStorage.setItem('editor-language', l);
+        // Where the editor keeps its login (RED.settings "auth-tokens", editor at the root path).
+        if (tokens) localStorage.setItem('auth-tokens', JSON.stringify(tokens));
+        else localStorage.removeItem('auth-tokens');
+      },
+      [lang, anonymous ? null : token],
+    );
     const page = await context.newPage();
     page.on('pageerror', (e: Error) => problems.push(`${lang} pageerror: ${e.message}`));
     page.on('console', (m: any) => {
@@ -117,8 +135,25 @@ describe(`Lab files sidebar in Chromium, packed package on Node-RED ${NR_VERSION
     const { tarball } = npmPack(root);
     const userDir = path.join(root, 'userdir');
     installTarball(userDir, tarball);
-    red = await startNodeRed({ userDir, port: await freePort(), linkPack: false, env: { NO_PROXY: '127.0.0.1,localhost' }, onLog: (l) => log.push(l) });
-    await red.deploy(pipeline(sim.benchling.url, folder, archive));
+    // A login: the operator may do everything; anyone else may only look (Node-RED's `read`, which
+    // covers `labwire.read` but not `labwire.write`).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { hashSync } = require('@node-rs/bcrypt') as { hashSync(p: string, cost: number): string };
+    const adminAuth = { type: 'credentials', users: [{ username: OPERATOR.username, password: hashSync(OPERATOR.password, 8), permissions: '*' }], default: { permissions: 'read' } };
+    red = await startNodeRed({ userDir, port: await freePort(), linkPack: false, settings: { adminAuth }, env: { NO_PROXY: '127.0.0.1,localhost' }, onLog: (l) => log.push(l) });
+    const login = await fetch(`${red.url}/auth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', ...OPERATOR }),
+    });
+    assert.equal(login.status, 200, 'the operator logs in');
+    token = (await login.json()) as Token;
+    const deployed = await fetch(`${red.url}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token.access_token}`, 'Node-RED-Deployment-Type': 'full', 'Node-RED-API-Version': 'v1' },
+      body: JSON.stringify(pipeline(sim.benchling.url, folder, archive)),
+    });
+    assert.ok(deployed.status === 200 || deployed.status === 204, `deploy: HTTP ${deployed.status} ${await deployed.text()}`);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { chromium: pw } = require('playwright-core');
     browser = await pw.launch({ executablePath: chromium, headless: true, args: CHROMIUM_ARGS });
@@ -227,6 +262,25 @@ describe(`Lab files sidebar in Chromium, packed package on Node-RED ${NR_VERSION
     assert.ok(view.includes(cat.retry) && view.includes(cat.skip));
     await page.screenshot({ path: path.join(SHOTS, 'sidebar-failed-ja.png') });
     await page.context().close();
+    assert.deepEqual(problems, []);
+  });
+
+  test('without labwire.write (anonymous, read only) the files show but Retry and Skip do not, and the API refuses them', async () => {
+    const page = await openSidebar('en-US', true);
+    await page.waitForSelector(rowSel(FAIL_NAME), { timeout: 15_000 });
+    assert.equal(await page.evaluate(() => RED.user.hasPermission('labwire.write')), false);
+    await page.click(`${rowSel(FAIL_NAME)} .labwire-files-head`);
+    const row = await page.$eval(rowSel(FAIL_NAME), (r: Element) => ({
+      reason: r.querySelector('.labwire-files-reason td:last-child')?.textContent ?? '',
+      buttons: r.querySelectorAll('button.labwire-files-retry, button.labwire-files-skip').length,
+    }));
+    assert.match(row.reason, /Output file processing failed \(simulated\)/);
+    assert.equal(row.buttons, 0, 'no Retry or Skip without labwire.write');
+    await page.screenshot({ path: path.join(SHOTS, 'sidebar-read-only-en-US.png') });
+    await page.context().close();
+    const id = ((await (await fetch(`${red.url}/labwire/files?q=${encodeURIComponent(FAIL_NAME)}`)).json()) as { files: Array<{ id: string }> }).files[0].id;
+    const refused = await fetch(`${red.url}/labwire/files/${encodeURIComponent(id)}/skip`, { method: 'POST' });
+    assert.equal(refused.status, 403, 'the API refuses a skip without labwire.write');
     assert.deepEqual(problems, []);
   });
 });
