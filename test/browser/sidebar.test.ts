@@ -265,6 +265,49 @@ describe(`Lab files sidebar in Chromium, packed package on Node-RED ${NR_VERSION
     assert.deepEqual(problems, []);
   });
 
+  test('the state filter and the search ask the API (100 at a time, state, q) and show only what matches', async () => {
+    const page = await openSidebar('en-US');
+    const asked: string[] = [];
+    page.on('request', (r: any) => {
+      const u = new URL(r.url());
+      if (u.pathname === '/labwire/files') asked.push(u.search);
+    });
+    await page.waitForSelector(rowSel(FAIL_NAME), { timeout: 15_000 });
+    const names = async () => (await rowInfo(page)).map((r) => r.name).sort();
+    assert.deepEqual(await names(), ['FAIL-plate-3.csv', 'plate-1.csv', 'plate-2.csv']);
+    assert.equal(await page.$('#labwire-files-sidebar .labwire-files-more-button'), null, 'no "more" when the API has no next page');
+
+    // A click on the failed count filters (and selects it in the filter box).
+    await page.click('#labwire-files-sidebar .labwire-files-count[data-state="failed"]');
+    await page.waitForFunction(() => document.querySelectorAll('#labwire-files-sidebar .labwire-files-row').length === 1 && !document.querySelector('#labwire-files-sidebar .labwire-files-loading'));
+    assert.deepEqual(await names(), [FAIL_NAME]);
+    assert.equal(await page.$eval('#labwire-files-sidebar select.labwire-files-filter', (e: HTMLSelectElement) => e.value), 'failed');
+    await page.selectOption('#labwire-files-sidebar select.labwire-files-filter', 'done');
+    await page.waitForFunction(() => document.querySelectorAll('#labwire-files-sidebar .labwire-files-row[data-state="done"]').length === 2 && !document.querySelector('#labwire-files-sidebar .labwire-files-row:not([data-state="done"])'));
+    await page.selectOption('#labwire-files-sidebar select.labwire-files-filter', '');
+
+    // The search.
+    await page.fill('#labwire-files-sidebar input.labwire-files-search', 'plate-2');
+    await page.press('#labwire-files-sidebar input.labwire-files-search', 'Enter');
+    await page.waitForFunction(() => {
+      const rows = document.querySelectorAll('#labwire-files-sidebar .labwire-files-row');
+      return rows.length === 1 && rows[0].querySelector('.labwire-files-name')?.textContent === 'plate-2.csv';
+    });
+    await page.fill('#labwire-files-sidebar input.labwire-files-search', 'no-such-file');
+    await page.press('#labwire-files-sidebar input.labwire-files-search', 'Enter');
+    await page.waitForSelector('#labwire-files-sidebar .labwire-files-empty');
+    assert.equal(await page.$eval('#labwire-files-sidebar .labwire-files-empty', (e: Element) => e.textContent), catalogue('en-US').noMatch);
+
+    const params = asked.map((q) => Object.fromEntries(new URLSearchParams(q)));
+    assert.ok(params.length >= 4, JSON.stringify(params));
+    assert.ok(params.every((p) => p.limit === '100'), `every page is 100 rows: ${JSON.stringify(params)}`);
+    assert.ok(params.some((p) => p.state === 'failed' && !p.q));
+    assert.ok(params.some((p) => p.state === 'done'));
+    assert.ok(params.some((p) => p.q === 'plate-2' && !p.state));
+    await page.context().close();
+    assert.deepEqual(problems, []);
+  });
+
   test('without labwire.write (anonymous, read only) the files show but Retry and Skip do not, and the API refuses them', async () => {
     const page = await openSidebar('en-US', true);
     await page.waitForSelector(rowSel(FAIL_NAME), { timeout: 15_000 });
