@@ -20,6 +20,7 @@ import { mergeValues, ValuesInput } from './clients/genie/schema';
 import type { GenieAction, GenieCommand } from './clients/genie/types';
 import { isCancelled, LabError } from './lib/http/errors';
 import { Settings } from './lib/settings';
+import { countGenieCommand } from './lib/metrics';
 
 interface GenieCommandDef extends NodeDef {
   tenant: string;
@@ -167,12 +168,14 @@ export = function (RED: NodeAPI): void {
           const killed = await kill(r, cmd.id, 'cancel');
           msg.payload = { status: 'failure', killed, error: t(killed ? 'cancelled.killed' : 'cancelled.notKilled') };
           msg.command = cmd;
+          countGenieCommand('cancelled');
           send([null, msg]);
           return;
         }
         if (err instanceof LabError && err.code === 'TIMEOUT' && err.key === 'poll.notFinished') {
           status('yellow', t('status.killingTimeout'), 'ring');
           const killed = await kill(r, cmd.id, 'timeout');
+          countGenieCommand('timeout');
           throw new LabError('TIMEOUT', killed ? 'genie.commandTimeoutKilled' : 'genie.commandTimeoutNotKilled', {
             id: cmd.id,
             action: actionName,
@@ -187,9 +190,11 @@ export = function (RED: NodeAPI): void {
       msg.command = final;
       if (commandOutcome(final.status) === 'success') {
         msg.payload = { results: final.results, message: final.message, output: final.output };
+        countGenieCommand('succeeded');
         send([msg, null]);
       } else {
         msg.payload = { status: final.status, error: final.error, message: final.message, output: final.output };
+        countGenieCommand('failed');
         send([null, msg]);
       }
     }

@@ -19,6 +19,7 @@ import type { Ot2RobotNode } from './lib/config-nodes';
 import { badInput } from './lib/http/errors';
 import { Journal, stateFilePath } from './lib/journal';
 import { Settings } from './lib/settings';
+import { countOt2Run } from './lib/metrics';
 import { configNode, evaluateProperty, handleInput, Msg, reportError, setStatus, translator, waitStatus, type StatusFill, type Translate } from './lib/node-red';
 
 interface Ot2RunDef extends NodeDef {
@@ -142,6 +143,7 @@ export = function (RED: NodeAPI): void {
       void _seen;
       msg.payload = payload;
       msg.ot2 = payload;
+      countOt2Run(out.outcome);
       if (out.outcome === 'succeeded') send([msg, null]);
       else send([null, msg]);
       // msg.payload keeps the English warnings (data); the log tells them in the runtime's language.

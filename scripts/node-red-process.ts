@@ -29,13 +29,18 @@ export interface NodeRedOptions {
   linkPack?: boolean;
   /** More settings.js values (e.g. `lang`), over the defaults. */
   settings?: Record<string, unknown>;
+  /**
+   * JavaScript source of an object merged over the settings last, for values JSON cannot carry
+   * (e.g. `adminAuth` with a `tokens` function).
+   */
+  settingsCode?: string;
 }
 
 export interface NodeRedProcess {
   url: string;
   child: ChildProcess;
-  /** Deploys a full flow configuration; node objects may carry `credentials`. */
-  deploy(flows: unknown[]): Promise<void>;
+  /** Deploys a full flow configuration; node objects may carry `credentials`. `headers`: e.g. an Authorization with adminAuth. */
+  deploy(flows: unknown[], headers?: Record<string, string>): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -68,7 +73,8 @@ function writeSettings(userDir: string, o: NodeRedOptions): string {
     logging: { console: { level: 'info', metrics: false, audit: false } },
     ...o.settings,
   };
-  fs.writeFileSync(file, `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
+  const code = o.settingsCode ? `Object.assign(${JSON.stringify(settings, null, 2)}, ${o.settingsCode})` : JSON.stringify(settings, null, 2);
+  fs.writeFileSync(file, `module.exports = ${code};\n`);
   return file;
 }
 
@@ -115,7 +121,8 @@ export async function startNodeRed(o: NodeRedOptions): Promise<NodeRedProcess> {
     if (exited !== null) throw new Error(`Node-RED exited with code ${exited} before it was ready (is port ${o.port} free?)`);
     try {
       const r = await request(`${url}/settings`, 'GET');
-      if (r.status === 200) break;
+      // 401: adminAuth is set and the admin API answers; the runtime is up all the same.
+      if (r.status === 200 || r.status === 401) break;
     } catch {
       /* not listening yet */
     }
@@ -129,8 +136,8 @@ export async function startNodeRed(o: NodeRedOptions): Promise<NodeRedProcess> {
   return {
     url,
     child,
-    async deploy(flows: unknown[]) {
-      const r = await request(`${url}/flows`, 'POST', flows, { 'Node-RED-Deployment-Type': 'full', 'Node-RED-API-Version': 'v1' });
+    async deploy(flows: unknown[], headers: Record<string, string> = {}) {
+      const r = await request(`${url}/flows`, 'POST', flows, { 'Node-RED-Deployment-Type': 'full', 'Node-RED-API-Version': 'v1', ...headers });
       if (r.status !== 204 && r.status !== 200) throw new Error(`deploy failed: HTTP ${r.status} ${r.text}`);
     },
     stop(signal: NodeJS.Signals = 'SIGINT') {

@@ -16,6 +16,7 @@ import type { MessageRef } from '../messages';
 import type { RateGovernor } from './governor';
 import { NetworkAgents, NetworkOptions } from './network';
 import { anySignal, backoffDelay, cancelled, sleep } from '../timing';
+import { countedWait, countHttpAttempt } from '../metrics';
 
 export type Method = 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
 
@@ -141,6 +142,7 @@ export class HttpClient {
       try {
         res = await this.send(spec, url, body, authHeaders, what);
       } catch (err) {
+        countHttpAttempt(this.opts.service, spec.signal?.aborted ? 'cancelled' : noAnswer(err));
         body?.stream.destroy();
         if (spec.signal?.aborted) throw cancelled(spec.signal);
         // Our own deadline arrives as a ready LabError (TIMEOUT); anything else came from axios.
@@ -160,6 +162,7 @@ export class HttpClient {
 
       if (!spec.absolute) this.opts.governor?.observe(res.headers as Record<string, unknown>);
       const status = res.status;
+      countHttpAttempt(this.opts.service, status);
       if (status >= 200 && status < 300) return this.success<T>(res, spec, what);
 
       if (status === 401 && !reauthorized && this.opts.onUnauthorized && !spec.absolute) {
@@ -171,7 +174,7 @@ export class HttpClient {
         if (status === 429) this.opts.governor?.blockUntil(Date.now() + ms);
         if (status === 429) spec.onWait?.('waiting for rate limit', ms, 'rate-limit');
         else spec.onWait?.(`${this.opts.service} unavailable (503), waiting`, ms, 'unavailable');
-        await sleep(ms, spec.signal);
+        await countedWait(sleep(ms, spec.signal));
         continue;
       }
       if (status >= 500 && idempotent && transientTries < this.retries) {
@@ -371,6 +374,13 @@ function describeNonJson(res: AxiosResponse): string {
 
 function isTlsTrustError(code: string): boolean {
   return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code);
+}
+
+/** An attempt that got no answer, for the metrics: our deadline or axios' timeout, else the network. */
+function noAnswer(err: unknown): 'timeout' | 'network' {
+  if (err instanceof LabError) return err.code === 'TIMEOUT' ? 'timeout' : 'network';
+  const code = String((err as AxiosError)?.code || '');
+  return code === 'ECONNABORTED' || code === 'ETIMEDOUT' || /timeout/i.test(String((err as Error)?.message)) ? 'timeout' : 'network';
 }
 
 function networkFailure(err: AxiosError, what: string, timeoutMs: number): LabError {

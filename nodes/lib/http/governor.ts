@@ -16,6 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from './errors';
 import { sleep } from '../timing';
+import { countedWait } from '../metrics';
 
 export interface GovernorOptions {
   /** Requests allowed per window. 0 or less disables our own window (headers still apply). */
@@ -156,7 +157,7 @@ export class RateGovernor {
           this.persist('s', now);
           return;
         }
-        await sleep(wait, signal);
+        await countedWait(sleep(wait, signal));
       }
     } finally {
       this.waiting--;

@@ -6,11 +6,17 @@
  * per-file state for them (memory stays flat as history grows).
  */
 import { EventEmitter } from 'events';
-import type { JourneySteps } from './journey';
+import type { JourneyRecord, JourneySteps } from './journey';
 
 export interface JourneyOwner {
   /** Adds what a node did to the journey `journeyId`; ignored when the journey is not live. */
   note(journeyId: string, steps: JourneySteps): void;
+  /** Live journeys (relative path → record), for readers such as the metrics; optional. */
+  journeys?(): Iterable<[string, JourneyRecord]>;
+  /** Finished journeys kept in the history (a file gone before done carries `gone`); optional. */
+  finishedJourneys?(): Iterable<JourneyRecord & { gone?: number }>;
+  /** `pending`: files seen and waiting to hold still before they are sent; optional. */
+  getStatus?(): { pending: number };
 }
 
 const owners = new Map<string, JourneyOwner>();
@@ -29,6 +35,11 @@ export function registerJourneyOwner(ownerId: string, owner: JourneyOwner): () =
   return () => {
     if (owners.get(ownerId) === owner) owners.delete(ownerId);
   };
+}
+
+/** Every registered owner (watcher node id → owner), for readers that count across watchers. */
+export function journeyOwners(): Array<[string, JourneyOwner]> {
+  return [...owners];
 }
 
 /** The journey a message belongs to: `msg.labwireFile.{watcher, id}`, when present. */
