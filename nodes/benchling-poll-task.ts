@@ -104,7 +104,7 @@ export = function (RED: NodeAPI): void {
         settings,
         doneStatus: (msg: Msg) => {
           const task = msg.task as { status?: string } | undefined;
-          return task?.status === 'FAILED' ? t('status.failed') : t('status.succeeded');
+          return task?.status === 'FAILED' ? { text: t('status.failed'), fill: 'red' } : t('status.succeeded');
         },
       },
     );

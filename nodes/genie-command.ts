@@ -271,7 +271,8 @@ export = function (RED: NodeAPI): void {
           const c = msg.command as GenieCommand | undefined;
           if (!c) return t.shared('status.done');
           // Otherwise the command's own status, as Genie names it.
-          return (msg.payload as { killed?: boolean })?.killed ? t('status.killed') : String(c.status);
+          if ((msg.payload as { killed?: boolean })?.killed) return { text: t('status.killed'), fill: 'red' };
+          return commandOutcome(c.status) === 'success' ? String(c.status) : { text: String(c.status), fill: 'red' };
         },
         onClose: async () => {
           const all = [...running.entries()];

@@ -8,6 +8,7 @@ import { FolderWatcher, WatchedFile, WatcherStatus } from './clients/folder-watc
 import { failureFromMessage, registerJourneyOwner } from './lib/journey';
 import { fileRefFrom, journeyRefFrom, watcherOptions, type WatchFolderDef } from './lib/watch-folder-input';
 import { handleInput, setStatus, translator } from './lib/node-red';
+import { outcomeLine } from './lib/outcome-log';
 import { Settings } from './lib/settings';
 import { badInput, describeError, LabError } from './lib/http/errors';
 
@@ -95,7 +96,7 @@ export = function (RED: NodeAPI): void {
         } as NodeMessage);
       });
       w.on('status', (s: WatcherStatus) => showStatus(s));
-      unregister = registerJourneyOwner(node.id, w);
+      unregister = registerJourneyOwner(node.id, w, { name: node.name || '' });
       w.on('error', (err: Error) => node.warn(t.error(err).message));
       setStatus(node, 'grey', t('status.starting'), 'ring');
       w.start().catch((err) => {
@@ -128,10 +129,12 @@ export = function (RED: NodeAPI): void {
         }
         const ref = fileRefFrom(msg);
         if (!ref) throw badInput('folder.unknownInput');
-        const failed = msg.ack === false || (msg.error !== undefined && msg.error !== null);
-        const result = await watcher.ack(ref, failed ? { ok: false, failure: failureFromMessage(msg) } : { ok: true });
+        const failure = msg.ack === false || (msg.error !== undefined && msg.error !== null) ? failureFromMessage(msg) : undefined;
+        const result = await watcher.ack(ref, failure ? { ok: false, failure } : { ok: true });
         msg.ackResult = result;
         restoreStatus();
+        const line = outcomeLine(t, result, watcher.ledgerEntry(result.relativePath), failure);
+        if (line) node[line.level](line.text);
         if (result.outcome === 'unknown') node.warn(t('warnings.unknownFile', { file: result.path }));
         else if (result.outcome === 'stale') node.warn(t('warnings.staleAck', { file: result.path }));
       },

@@ -219,7 +219,10 @@ export = function (RED: NodeAPI): void {
         doneStatus: (msg: Msg) => {
           if (typeof msg.command === 'string') return t(COMMAND_SENT[msg.command.trim().toLowerCase()]);
           const p = msg.ot2 as RunOutcome | undefined;
-          return p ? t('status.ended', { state: stateText(t, p.state), seconds: seconds(p.durationMs) }) : t.shared('status.done');
+          if (!p) return t.shared('status.done');
+          const text = t('status.ended', { state: stateText(t, p.state), seconds: seconds(p.durationMs) });
+          // The run ended, but not well (failed / stopped / analysis-failed): red, not green.
+          return p.outcome === 'succeeded' ? text : { text, fill: 'red' };
         },
         onClose: async () => {
           closing.abort();

@@ -175,6 +175,9 @@ describe('Benchling nodes in Node-RED', () => {
     const msg = await failed;
     assert.equal(msg.payload.status, 'FAILED');
     assert.ok(msg.payload.message);
+    // The final status tells the truth: red, not a green "FAILED".
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(h.getNode('poll').status.lastCall.args[0].fill, 'red');
   });
 
   test('${ENV} works in the tenant URL', async () => {

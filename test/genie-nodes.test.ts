@@ -111,6 +111,7 @@ describe('Genie nodes in Node-RED', () => {
     assert.match(msg.payload.error, /Plate not detected/);
     await delay(50);
     assert.equal(caught, false);
+    assert.equal(h.getNode('cmd').status.lastCall.args[0].fill, 'red', 'a failed command ends red');
   });
 
   test('dialog values by id, overridden per parameter by msg.values by name; bare (unwrapped) bodies work', async () => {

@@ -174,6 +174,8 @@ describe('ot2-run in Node-RED', () => {
       assert.equal(msg.payload.outcome, 'failed');
       assert.equal(msg.payload.state, g === 'runs' ? 'failed' : 'error');
       assert.match(msg.payload.errors[0].detail, /SIM_RUN_ERROR/);
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(h.getNode('run').status.lastCall.args[0].fill, 'red', 'a failed run ends red');
       nothingLeft(g);
     });
 

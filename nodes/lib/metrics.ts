@@ -29,14 +29,14 @@ export const FILE_STATES = ['waiting', 'in-progress', 'retrying', 'done', 'faile
 /** Counts of files by state (keys as FILE_STATES; other keys are reported as they are). */
 export type FileCounts = Record<string, number>;
 
-let fileCountsSource: (() => FileCounts) | undefined;
+let fileCountsSource: (() => FileCounts | Promise<FileCounts>) | undefined;
 
 /**
  * Where `labwire_files` gets its numbers when scraped. The operator's-view query module (which
  * reads the journey history) registers one; until then — or when it throws — the counts come
  * from the registered watchers (fileCountsFromWatchers). Returns the function that removes it.
  */
-export function setFileCountsSource(source: (() => FileCounts) | undefined): () => void {
+export function setFileCountsSource(source: (() => FileCounts | Promise<FileCounts>) | undefined): () => void {
   fileCountsSource = source;
   return () => {
     if (fileCountsSource === source) fileCountsSource = undefined;
@@ -82,10 +82,10 @@ const files = new Gauge({
   help: 'Files by journey state: waiting (to hold still), in-progress, retrying, done, failed (dead-lettered).',
   labelNames: ['state'],
   registers: [registry],
-  collect() {
+  async collect() {
     let counts: FileCounts;
     try {
-      counts = fileCountsSource ? fileCountsSource() : fileCountsFromWatchers();
+      counts = fileCountsSource ? await fileCountsSource() : fileCountsFromWatchers();
     } catch {
       counts = safe(fileCountsFromWatchers) ?? {};
     }

@@ -31,7 +31,7 @@ export interface Work {
 
 export interface InputOptions {
   /** Status shown after a success; default a green dot "done". Return null to clear it. */
-  doneStatus?: (msg: Msg) => string | null;
+  doneStatus?: (msg: Msg) => string | { text: string; fill: StatusFill } | null;
   /** Called once when the node closes, after in-flight work was told to stop. */
   onClose?: (removed: boolean) => Promise<void> | void;
   /**
@@ -109,7 +109,8 @@ export function handleInput(RED: NodeAPI, node: Node, work: (w: Work) => Promise
           if (controller.signal.aborted) return done();
           const text = opts.doneStatus ? opts.doneStatus(msg) : t.shared('status.done');
           if (text === null) node.status({});
-          else setStatus(node, 'green', text);
+          else if (typeof text === 'string') setStatus(node, 'green', text);
+          else setStatus(node, text.fill, text.text);
           done();
         },
         (err) => {

@@ -38,6 +38,7 @@ import {
   errCode,
   errText,
   FileRef,
+  fileId,
   FolderWatcherOptions,
   fullPathOf,
   JourneyHistoryRecord,
@@ -53,6 +54,8 @@ export interface FolderWatcher {
   on(event: 'file', listener: (file: WatchedFile) => void): this;
   on(event: 'status', listener: (status: WatcherStatus) => void): this;
   on(event: 'error', listener: (err: Error) => void): this;
+  /** A journey's record changed, or a file entered or left the stability gate: its (journey) id. */
+  on(event: 'journey', listener: (id: string) => void): this;
   once(event: 'file', listener: (file: WatchedFile) => void): this;
   once(event: 'status', listener: (status: WatcherStatus) => void): this;
   once(event: 'error', listener: (err: Error) => void): this;
@@ -98,6 +101,8 @@ export class FolderWatcher extends EventEmitter {
   private initialScanDone = false;
 
   private counts = { recovered: 0, errors: 0 };
+  /** When a file was last seen new or changed (Unix ms), since start. */
+  private lastSeenAt: number | undefined;
   private lastProblem: Error | undefined;
 
   constructor(opts: FolderWatcherOptions) {
@@ -136,6 +141,7 @@ export class FolderWatcher extends EventEmitter {
         back: (rel) => this.present.add(rel),
         statusChanged: () => this.statusChanged(),
         problem: (err) => this.reportProblem(err),
+        journey: (id) => this.emit('journey', id),
       },
     );
 
@@ -144,7 +150,7 @@ export class FolderWatcher extends EventEmitter {
       statConcurrency: this.statConcurrency,
       emitEmptyFiles: this.emitEmptyFiles,
       fullPath: (rel) => this.fullPath(rel),
-      onStable: (rel, size, mtimeMs) => this.journeyLog.send(rel, size, mtimeMs),
+      onStable: (rel, size, mtimeMs, seenAt) => this.journeyLog.send(rel, size, mtimeMs, seenAt),
       onVanished: (rel) => this.present.delete(rel),
       onEmptyHeldStill: (rel, mtimeMs) => this.emptyWaiting.set(rel, mtimeMs),
       onChecked: () => this.statusChanged(),
@@ -240,6 +246,29 @@ export class FolderWatcher extends EventEmitter {
   /** Finished journeys kept for the retention period, newest first. */
   *finishedJourneys(): IterableIterator<JourneyHistoryRecord> {
     yield* this.journeyLog.finished();
+  }
+
+  /** Files waiting in the stability gate (not sent yet), with their would-be journey id. */
+  pendingFiles(): Array<{ id: string; name: string; path: string; relativePath: string; size: number; mtimeMs: number; seenAt: number }> {
+    return this.gate.files().map((f) => ({
+      id: fileId(f.rel, f.size, f.mtimeMs),
+      name: f.rel.slice(f.rel.lastIndexOf('/') + 1),
+      path: this.fullPath(f.rel),
+      relativePath: f.rel,
+      size: f.size,
+      mtimeMs: f.mtimeMs,
+      seenAt: f.seenAt,
+    }));
+  }
+
+  /** The finished journeys' store, for an index over it (null when none is kept). */
+  historyStore(): JourneyHistory<JourneyHistoryRecord> | null {
+    return this.journeyLog.historyStore;
+  }
+
+  /** When a file was last seen new or changed, and when a journey last reached done (Unix ms, since start). */
+  activity(): { lastFileSeenAt?: number; lastDoneAt?: number } {
+    return { lastFileSeenAt: this.lastSeenAt, lastDoneAt: this.journeyLog.lastDoneAt };
   }
 
   /** Test/diagnostic hook: while paused, file-system events are dropped (rescans still run). */
@@ -438,6 +467,8 @@ export class FolderWatcher extends EventEmitter {
       this.counts.recovered++;
     }
     this.gate.add(rel, size, mtimeMs);
+    this.lastSeenAt = Date.now();
+    this.emit('journey', fileId(rel, size, mtimeMs));
     this.statusChanged();
   }
 

@@ -52,6 +52,8 @@ export interface JourneyCallbacks {
   back(rel: string): void;
   statusChanged(): void;
   problem(err: unknown): void;
+  /** A journey's record changed (set or removed): its id. */
+  journey?(id: string): void;
 }
 
 export class Journeys {
@@ -78,6 +80,8 @@ export class Journeys {
 
   /** Files sent, acknowledged and post-processed (done), and failures reported, since start. */
   readonly counts = { emitted: 0, done: 0, failed: 0 };
+  /** When a journey last reached done (Unix ms), since start. */
+  lastDoneAt: number | undefined;
 
   constructor(
     opts: JourneyOptions,
@@ -100,7 +104,7 @@ export class Journeys {
 
   /** Opens the ledger; arms the retry timer and the history's pruning. */
   open(): void {
-    this.ledger = new Ledger(this.ledgerFile, this.folder);
+    this.ledger = new Ledger(this.ledgerFile, this.folder, (id) => this.on.journey?.(id));
     // Sent but never acknowledged (a crash or a redeploy): send again. Dead-lettered files stay
     // dead-lettered across restarts; retrying ones keep their schedule.
     for (const [rel, e] of this.ledger.entries()) if (e.state === 'emitted') this.reemit.add(rel);
@@ -274,6 +278,11 @@ export class Journeys {
     if (this.ledger && !this.closed) yield* this.ledger.entries();
   }
 
+  /** The history of finished journeys (null when none is kept). */
+  get historyStore(): JourneyHistory<JourneyHistoryRecord> | null {
+    return this.history;
+  }
+
   /** Finished journeys kept for the retention period, newest first. */
   *finished(): IterableIterator<JourneyHistoryRecord> {
     if (this.history) yield* this.history.newestFirst();
@@ -382,17 +391,18 @@ export class Journeys {
   private done(rel: string, e: LedgerEntry): void {
     this.history?.append({ ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder });
     this.counts.done++;
+    this.lastDoneAt = e.doneAt ?? Date.now();
     journeyEvents.emit('finished', e.id, { ...e, relativePath: rel, path: this.fullPath(rel), folder: this.folder });
   }
 
   /** Sends a file that held still (or is due again): recorded in the ledger first. */
-  send(rel: string, size: number, mtimeMs: number): void {
+  send(rel: string, size: number, mtimeMs: number, seenAt?: number): void {
     if (!this.ledger || this.closed) return;
     const prev = this.ledger.get(rel);
     const id = fileId(rel, size, mtimeMs);
     if (prev && prev.id === id && (prev.state === 'done' || prev.state === 'acked')) return;
     // Written before it is sent: a crash in between sends it again, never loses it.
-    const record = afterSend(prev, id, size, mtimeMs);
+    const record = afterSend(prev, id, size, mtimeMs, Date.now(), seenAt);
     this.ledger.set(rel, record);
     this.reemit.delete(rel);
     this.counts.emitted++;

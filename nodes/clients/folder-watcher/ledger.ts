@@ -34,7 +34,12 @@ export class Ledger {
    * Opens the ledger for `folder`. A ledger written for another folder (the setting was changed)
    * is cleared: relative paths of one folder say nothing about another.
    */
-  constructor(file: string | undefined, folder: string) {
+  constructor(
+    file: string | undefined,
+    folder: string,
+    /** Told the journey id of every record set or deleted (the operator's live view). */
+    private readonly onChange: (id: string) => void = () => undefined,
+  ) {
     this.journal = file ? openJournal(file) : null;
     const meta = this.raw(META_KEY) as LedgerMeta | undefined;
     if (!meta || meta.folder !== folder) {
@@ -73,12 +78,14 @@ export class Ledger {
     if (prev && prev.id !== entry.id && this.byId.get(prev.id) === rel) this.byId.delete(prev.id);
     this.byId.set(entry.id, rel);
     this.rawSet(rel, entry);
+    this.onChange(entry.id);
   }
 
   delete(rel: string): void {
     const prev = this.get(rel);
     if (prev && this.byId.get(prev.id) === rel) this.byId.delete(prev.id);
     this.rawDelete(rel);
+    if (prev) this.onChange(prev.id);
   }
 
   /** The relative path of the live journey `id`. */

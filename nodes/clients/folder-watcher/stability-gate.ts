@@ -20,7 +20,7 @@ export interface StabilityGateOptions {
   emitEmptyFiles: boolean;
   fullPath(rel: string): string;
   /** Size and mtime held still for the window: send it. */
-  onStable(rel: string, size: number, mtimeMs: number): void;
+  onStable(rel: string, size: number, mtimeMs: number, seenAt: number): void;
   /** The file is gone. */
   onVanished(rel: string): void;
   /** A zero-byte file held still (and emitEmptyFiles is off): wait for content. */
@@ -36,6 +36,8 @@ export class StabilityGate {
   /** Files being statted by the gate right now; an event for one marks it dirty. */
   private readonly checking = new Set<string>();
   private readonly dirty = new Set<string>();
+  /** Files in the gate: when each was first seen, and its size and mtime as last seen. */
+  private readonly seenInfo = new Map<string, { seenAt: number; size: number; mtimeMs: number }>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private closed = false;
@@ -63,6 +65,8 @@ export class StabilityGate {
   seen(rel: string, size: number, mtimeMs: number): boolean {
     const p = this.pending.get(rel);
     if (p) {
+      const info = this.seenInfo.get(rel);
+      if (info) Object.assign(info, { size, mtimeMs });
       if (p.size !== size || p.mtimeMs !== mtimeMs) {
         this.pending.delete(rel);
         this.pending.set(rel, { size, mtimeMs, checkAt: Date.now() + this.opts.stabilityMs });
@@ -78,6 +82,9 @@ export class StabilityGate {
 
   /** Puts a file in the gate: checked once its window has passed. */
   add(rel: string, size: number, mtimeMs: number): void {
+    const info = this.seenInfo.get(rel);
+    if (info) Object.assign(info, { size, mtimeMs });
+    else this.seenInfo.set(rel, { seenAt: Date.now(), size, mtimeMs });
     this.pending.set(rel, { size, mtimeMs, checkAt: Date.now() + this.opts.stabilityMs });
     this.arm();
   }
@@ -85,11 +92,20 @@ export class StabilityGate {
   /** Drops a waiting file (it was deleted). */
   delete(rel: string): void {
     this.pending.delete(rel);
+    if (!this.checking.has(rel)) this.seenInfo.delete(rel);
+  }
+
+  /** The files in the gate (waiting or being checked): relative path, size, mtime, first seen. */
+  files(): Array<{ rel: string; size: number; mtimeMs: number; seenAt: number }> {
+    const out: Array<{ rel: string; size: number; mtimeMs: number; seenAt: number }> = [];
+    for (const [rel, info] of this.seenInfo) if (this.pending.has(rel) || this.checking.has(rel)) out.push({ rel, ...info });
+    return out;
   }
 
   /** Drops every waiting file (the backend is rebuilt; its scan finds them again). */
   clear(): void {
     this.pending.clear();
+    for (const rel of [...this.seenInfo.keys()]) if (!this.checking.has(rel)) this.seenInfo.delete(rel);
   }
 
   close(): void {
@@ -130,6 +146,7 @@ export class StabilityGate {
         } finally {
           this.checking.delete(rel);
           this.dirty.delete(rel);
+          if (!this.pending.has(rel)) this.seenInfo.delete(rel);
         }
       });
     } catch (err) {
@@ -158,12 +175,14 @@ export class StabilityGate {
     if (this.closed || !st.isFile()) return;
     if (this.dirty.has(rel) || st.size !== p.size || st.mtimeMs !== p.mtimeMs) {
       this.pending.set(rel, { size: st.size, mtimeMs: st.mtimeMs, checkAt: Date.now() + this.opts.stabilityMs });
+      const info = this.seenInfo.get(rel);
+      if (info) Object.assign(info, { size: st.size, mtimeMs: st.mtimeMs });
       return;
     }
     if (st.size === 0 && !this.opts.emitEmptyFiles) {
       this.opts.onEmptyHeldStill(rel, st.mtimeMs);
       return;
     }
-    this.opts.onStable(rel, st.size, st.mtimeMs);
+    this.opts.onStable(rel, st.size, st.mtimeMs, this.seenInfo.get(rel)?.seenAt ?? Date.now());
   }
 }

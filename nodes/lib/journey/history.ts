@@ -18,6 +18,7 @@ export class JourneyHistory<R extends object = Record<string, unknown>> {
   private fd: number | null = null;
   private fdDay = '';
   private readonly re: RegExp;
+  private readonly appendListeners = new Set<(rec: R, day: string, offset: number) => void>();
 
   constructor(
     readonly dir: string,
@@ -36,7 +37,32 @@ export class JourneyHistory<R extends object = Record<string, unknown>> {
       this.fd = fs.openSync(path.join(this.dir, `${this.prefix}-${d}.jsonl`), 'a');
       this.fdDay = d;
     }
-    fs.writeSync(this.fd, JSON.stringify(rec) + '\n');
+    const line = JSON.stringify(rec) + '\n';
+    const offset = fs.fstatSync(this.fd).size;
+    fs.writeSync(this.fd, line);
+    for (const fn of this.appendListeners) {
+      try {
+        fn(rec, d, offset);
+      } catch {
+        /* a listener's problem is not the history's */
+      }
+    }
+  }
+
+  /** Called after each append with the record, its day and the byte offset its line starts at; returns the unsubscribe function. */
+  onAppend(fn: (rec: R, day: string, offset: number) => void): () => void {
+    this.appendListeners.add(fn);
+    return () => this.appendListeners.delete(fn);
+  }
+
+  /** The file of a day (`YYYY-MM-DD`). */
+  fileOf(dayName: string): string {
+    return path.join(this.dir, `${this.prefix}-${dayName}.jsonl`);
+  }
+
+  /** The day files, newest first (`day` is `YYYY-MM-DD`). */
+  dayFiles(): Array<{ day: string; file: string }> {
+    return this.days();
   }
 
   /** The day files, newest first. */

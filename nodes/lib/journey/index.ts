@@ -4,3 +4,5 @@ export * from './journey';
 export * from './history';
 export * from './registry';
 export * from './links';
+export * from './history-index';
+export * from './query';

@@ -38,6 +38,8 @@ export interface JourneyRecord {
   state: JourneyState;
   /** How often this version was sent (1 = once; more after failures, retries and restarts). */
   emitCount: number;
+  /** When the watcher first saw the file (entering the stability gate), where known. */
+  seenAt?: number;
   /** When the watcher first saw this version (stable and sent): the journey's start. */
   firstSentAt?: number;
   /** When it was last sent. */
@@ -82,7 +84,7 @@ export function afterFailure(rec: JourneyRecord, reason: FailureReason, policy: 
 }
 
 /** The record when it is sent (first time, a retry, a re-send after a restart). */
-export function afterSend(prev: JourneyRecord | undefined, id: string, size: number, mtimeMs: number, now = Date.now()): JourneyRecord {
+export function afterSend(prev: JourneyRecord | undefined, id: string, size: number, mtimeMs: number, now = Date.now(), seenAt?: number): JourneyRecord {
   const same = prev && prev.id === id ? prev : undefined;
   return {
     ...(same ?? {}),
@@ -91,6 +93,7 @@ export function afterSend(prev: JourneyRecord | undefined, id: string, size: num
     mtimeMs,
     state: 'emitted',
     emitCount: (same?.emitCount ?? 0) + 1,
+    seenAt: same?.seenAt ?? seenAt,
     firstSentAt: same?.firstSentAt ?? now,
     emittedAt: now,
     nextAttemptAt: undefined,

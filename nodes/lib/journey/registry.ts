@@ -19,7 +19,17 @@ export interface JourneyOwner {
   getStatus?(): { pending: number };
 }
 
-const owners = new Map<string, JourneyOwner>();
+/** What the operator's view shows of an owner (the node's name). */
+export interface JourneyOwnerInfo {
+  name?: string;
+}
+
+interface Owned {
+  owner: JourneyOwner;
+  info: JourneyOwnerInfo;
+}
+
+const owners = new Map<string, Owned>();
 
 /**
  * `finished` (journeyId: string, record): a journey reached done (processed or skipped); per-file
@@ -29,17 +39,29 @@ const owners = new Map<string, JourneyOwner>();
 export const journeyEvents = new EventEmitter();
 journeyEvents.setMaxListeners(0);
 
-/** Registers a watcher's journeys under its node id; returns the unregister function. */
-export function registerJourneyOwner(ownerId: string, owner: JourneyOwner): () => void {
-  owners.set(ownerId, owner);
+/**
+ * Registers a watcher's journeys under its node id; returns the unregister function. An owner that
+ * emits `journey` (journeyId) events has them re-announced as `changed` (ownerId, journeyId) on
+ * `journeyEvents`, for the operator's view; `owners` (ownerId) is emitted when owners come or go.
+ */
+export function registerJourneyOwner(ownerId: string, owner: JourneyOwner, info: JourneyOwnerInfo = {}): () => void {
+  owners.set(ownerId, { owner, info });
+  const emitter = owner as Partial<EventEmitter>;
+  const onJourney = (journeyId: string): void => void journeyEvents.emit('changed', ownerId, journeyId);
+  if (typeof emitter.on === 'function') emitter.on.call(owner, 'journey', onJourney);
+  journeyEvents.emit('owners', ownerId);
   return () => {
-    if (owners.get(ownerId) === owner) owners.delete(ownerId);
+    if (typeof emitter.off === 'function') emitter.off.call(owner, 'journey', onJourney);
+    if (owners.get(ownerId)?.owner === owner) {
+      owners.delete(ownerId);
+      journeyEvents.emit('owners', ownerId);
+    }
   };
 }
 
-/** Every registered owner (watcher node id → owner), for readers that count across watchers. */
-export function journeyOwners(): Array<[string, JourneyOwner]> {
-  return [...owners];
+/** The registered owners: [node id, owner, info]. */
+export function journeyOwners(): Array<[string, JourneyOwner, JourneyOwnerInfo]> {
+  return [...owners].map(([id, o]) => [id, o.owner, o.info]);
 }
 
 /** The journey a message belongs to: `msg.labwireFile.{watcher, id}`, when present. */
@@ -54,7 +76,7 @@ export function noteJourney(msg: Record<string, unknown>, steps: JourneySteps): 
   const j = journeyOf(msg);
   if (!j) return;
   try {
-    owners.get(j.watcher)?.note(j.id, steps);
+    owners.get(j.watcher)?.owner.note(j.id, steps);
   } catch {
     /* the journey's own state is not the node's concern */
   }
