@@ -79,6 +79,21 @@ describe('catalogues and help', () => {
     assert.equal(pkg['node-red'].plugins['lab-messages'], 'dist/nodes/lab-messages.js', 'the plugin that gives it a namespace is registered');
   });
 
+  test('the Lab files sidebar\'s catalogue is complete in every language, and every key its editor file asks for exists', () => {
+    assertTranslated('lab-files');
+    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+    assert.equal(pkg['node-red'].plugins['lab-files'], 'dist/nodes/lab-files.js');
+    const keys = new Set(leaves(readCatalogue('en-US', 'lab-files')).map(([k]) => k));
+    const html = fs.readFileSync(path.join(root, 'nodes', 'lab-files.html'), 'utf8');
+    const asked = [...html.matchAll(/\b_\(\s*['"]([\w.-]+)['"]/g)].map((m) => m[1]).filter((k) => !k.endsWith('.')).map((k) => `lab-files.${k}`); // (a key ending in "." is a prefix: built below)
+    // Keys built from the states, stages and id fields.
+    for (const s of ['waiting', 'in-progress', 'retrying', 'done', 'failed']) asked.push(`lab-files.state.${s}`);
+    for (const s of ['seen', 'stable', 'uploaded', 'processorCreated', 'taskFinished', 'done']) asked.push(`lab-files.stage.${s}`);
+    for (const s of ['blobId', 'processorId', 'taskId', 'assayRunId', 'entryId']) asked.push(`lab-files.field.${s}`);
+    assert.ok(asked.length > 20);
+    assert.deepEqual(asked.filter((k) => !keys.has(k)), []);
+  });
+
   test('every catalogue key the nodes and their editors ask for exists in en-US', () => {
     const missing: string[] = [];
     const has = (file: string, key: string) => new Map(leaves(readCatalogue('en-US', file))).has(key);
