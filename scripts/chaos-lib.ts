@@ -258,8 +258,14 @@ export interface FailFileFigures {
   processors: number;
   /** Status of each of its processors. */
   statuses: string[];
-  /** The watcher's latest ledger record holds the simulator's reason text. */
+  /**
+   * The watcher's latest ledger record is a dead-letter with the reason: the simulator's text, or —
+   * when the answer to `:process-output` was lost and the task id with it — the FAILED processor's
+   * id (Benchling keeps the message only on the task, which cannot be listed or looked up).
+   */
   reasonRecorded: boolean;
+  /** Which reason: Benchling's message, or the processor named because the task's answer was lost. */
+  reasonKind: 'message' | 'processor' | 'none';
   where: string;
   /** The latest ledger record (trimmed), for the report. */
   ledger?: string;
@@ -293,6 +299,8 @@ export interface ChaosFigures {
   failRetried: number;
   /** FAIL files whose ledger record holds the simulator's reason. */
   failDeadLettered: number;
+  /** Of those, the ones whose reason could only name the processor (the task's answer was lost). */
+  failProcessorNamed: number;
   failFiles: FailFileFigures[];
   requests: number;
   faults: Partial<Record<FaultKind, number>>;
@@ -301,6 +309,23 @@ export interface ChaosFigures {
   injected429: number;
   /** Requests still open at the simulator when counted (hung / trickling). */
   openRequests: number;
+}
+
+/** How the FAIL file's dead-letter names its reason (see `FailFileFigures.reasonRecorded`). */
+function failReasonKind(ledger: string | undefined, processors: { id: string; status: string }[]): FailFileFigures['reasonKind'] {
+  if (!ledger) return 'none';
+  let record: { v?: { state?: string; failure?: { code?: string; message?: string } } };
+  try {
+    record = JSON.parse(ledger);
+  } catch {
+    return 'none';
+  }
+  const v = record.v;
+  if (v?.state !== 'failed') return 'none';
+  if (ledger.includes(SIM_FAIL_TEXT)) return 'message';
+  const failed = processors.filter((p) => p.status === 'FAILED');
+  const message = v.failure?.message ?? '';
+  return v.failure?.code === 'TASK_FAILED' && failed.length === 1 && message.includes(failed[0].id) ? 'processor' : 'none';
 }
 
 export function countFromSimulator(lab: ChaosLab, normal: string[], failFiles: string[]): ChaosFigures {
@@ -319,11 +344,13 @@ export function countFromSimulator(lab: ChaosLab, normal: string[], failFiles: s
   const fails: FailFileFigures[] = failFiles.map((file) => {
     const ps = byFile.get(file) ?? [];
     const ledger = latestLedgerRecord(lab.userDir, file);
+    const reasonKind = failReasonKind(ledger, ps);
     return {
       file,
       processors: ps.length,
       statuses: ps.map((p) => p.status),
-      reasonRecorded: !!ledger && ledger.includes(SIM_FAIL_TEXT),
+      reasonRecorded: reasonKind !== 'none',
+      reasonKind,
       where: whereIs(lab, file),
       ledger: ledger && (ledger.length > 300 ? ledger.slice(0, 300) + '…' : ledger),
     };
@@ -346,6 +373,7 @@ export function countFromSimulator(lab: ChaosLab, normal: string[], failFiles: s
     tasks,
     failRetried: fails.filter((f) => f.processors > 1).length,
     failDeadLettered: fails.filter((f) => f.reasonRecorded).length,
+    failProcessorNamed: fails.filter((f) => f.reasonKind === 'processor').length,
     failFiles: fails,
     requests: sim.counters.requests,
     faults,
@@ -530,7 +558,11 @@ export async function runScenarioA(o: ScenarioAOptions): Promise<ScenarioResult>
       check('blobs with data not recorded in the journals', withDataUnrecorded.length === 0, withDataUnrecorded.length),
       check('FAIL files processed more than once', f.failRetried === 0, `${f.failRetried}/${fail.length}`),
       check('FAIL files with exactly one FAILED processor', f.failFiles.every((x) => x.processors === 1 && x.statuses[0] === 'FAILED'), `${f.failFiles.filter((x) => x.processors === 1 && x.statuses[0] === 'FAILED').length}/${fail.length}`),
-      check(`FAIL files dead-lettered with "${SIM_FAIL_TEXT}"`, f.failDeadLettered === fail.length, `${f.failDeadLettered}/${fail.length}`),
+      check(
+        `FAIL files dead-lettered with "${SIM_FAIL_TEXT}" (or, task answer lost, the processor)`,
+        f.failDeadLettered === fail.length,
+        `${f.failDeadLettered}/${fail.length}` + (f.failProcessorNamed ? ` (${f.failProcessorNamed} by processor)` : ''),
+      ),
       check('FAIL files not archived', f.failFiles.every((x) => x.where !== 'archived'), f.failFiles.filter((x) => x.where === 'archived').length + ' archived'),
     ];
     return { scenario: 'A', outcome, seconds, figures: { ...f, faultShare: o.faults }, checks, ok: checks.every((c) => c.ok), logTail: lab.log.slice(-60) };

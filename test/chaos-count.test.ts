@@ -29,11 +29,11 @@ describe('chaos harness: counting from the simulator', () => {
     const b = await api('POST', '/blobs', { name, type: 'RAW_FILE', mimeType: 'text/csv', data64: data.toString('base64'), md5: crypto.createHash('md5').update(data).digest('hex') });
     return String(b.id);
   }
-  async function processed(fileId: string): Promise<void> {
+  async function processed(fileId: string): Promise<string> {
     const p = await api('POST', '/automation-output-processors', { assayRunId: SEED.runs[0].id, automationFileConfigName: SEED.outputConfigName, fileId });
     const { taskId } = await api('POST', `/automation-output-processors/${p.id}:process-output`);
     for (let i = 0; i < 100; i++) {
-      if ((await api('GET', `/tasks/${taskId}`)).status !== 'RUNNING') return;
+      if ((await api('GET', `/tasks/${taskId}`)).status !== 'RUNNING') return String(p.id);
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new Error('task did not finish');
@@ -56,8 +56,11 @@ describe('chaos harness: counting from the simulator', () => {
     await processed(await blob('FAIL-1.csv'));
     await processed(await blob('FAIL-2.csv'));
     await processed(await blob('FAIL-2.csv'));
-    lab.writeFile('FAIL-1.csv');
-    lab.writeFile('FAIL-2.csv');
+    // FAIL-3.csv: the task's answer was lost, so the dead-letter names the FAILED processor: counts.
+    // FAIL-4.csv: TASK_FAILED naming no processor of its own: does not count.
+    const fail3 = await processed(await blob('FAIL-3.csv'));
+    await processed(await blob('FAIL-4.csv'));
+    for (const f of ['FAIL-1.csv', 'FAIL-2.csv', 'FAIL-3.csv', 'FAIL-4.csv']) lab.writeFile(f);
     const state = path.join(lab.userDir, 'labwire-state');
     fs.mkdirSync(state, { recursive: true });
     fs.writeFileSync(
@@ -66,13 +69,15 @@ describe('chaos harness: counting from the simulator', () => {
         { k: 'FAIL-1.csv', v: { state: 'emitted' } },
         { k: 'FAIL-1.csv', v: { state: 'failed', error: `${SIM_FAIL_TEXT}: file name "FAIL-1.csv" contains FAIL.` } },
         { k: 'FAIL-2.csv', v: { state: 'failed', error: 'reported as failed' } },
+        { k: 'FAIL-3.csv', v: { state: 'failed', failure: { code: 'TASK_FAILED', message: `processing FAILED in output processor ${fail3} (…)` } } },
+        { k: 'FAIL-4.csv', v: { state: 'failed', failure: { code: 'TASK_FAILED', message: 'processing FAILED in output processor aop_other' } } },
       ]
         .map((r) => JSON.stringify(r))
         .join('\n') + '\n{"k":"FAIL-2.csv","v":{"sta', // a torn last line is ignored
     );
     fs.writeFileSync(path.join(state, 'benchling-upload-blob-n2.jsonl'), JSON.stringify({ k: 'x', v: { blobId: a } }) + '\n');
 
-    const f = countFromSimulator(lab, ['a.csv', 'b.csv', 'c.csv'], ['FAIL-1.csv', 'FAIL-2.csv']);
+    const f = countFromSimulator(lab, ['a.csv', 'b.csv', 'c.csv'], ['FAIL-1.csv', 'FAIL-2.csv', 'FAIL-3.csv', 'FAIL-4.csv']);
     assert.equal(f.files, 3);
     assert.equal(f.succeeded, 2); // a, b
     assert.equal(f.archived, 2); // a, c
@@ -83,15 +88,18 @@ describe('chaos harness: counting from the simulator', () => {
     assert.equal(f.blobsWithoutProcessor, 1);
     assert.equal(f.blobsInProgress, 1);
     assert.equal(f.failRetried, 1);
-    assert.equal(f.failDeadLettered, 1);
+    assert.equal(f.failDeadLettered, 2);
+    assert.equal(f.failProcessorNamed, 1);
     assert.deepEqual(
-      f.failFiles.map((x) => [x.file, x.processors, x.statuses.join('+'), x.reasonRecorded, x.where]),
+      f.failFiles.map((x) => [x.file, x.processors, x.statuses.join('+'), x.reasonRecorded, x.reasonKind, x.where]),
       [
-        ['FAIL-1.csv', 1, 'FAILED', true, 'in place'],
-        ['FAIL-2.csv', 2, 'FAILED+FAILED', false, 'in place'],
+        ['FAIL-1.csv', 1, 'FAILED', true, 'message', 'in place'],
+        ['FAIL-2.csv', 2, 'FAILED+FAILED', false, 'none', 'in place'],
+        ['FAIL-3.csv', 1, 'FAILED', true, 'processor', 'in place'],
+        ['FAIL-4.csv', 1, 'FAILED', false, 'none', 'in place'],
       ],
     );
-    assert.deepEqual(f.tasks, { SUCCEEDED: 3, FAILED: 3 });
+    assert.deepEqual(f.tasks, { SUCCEEDED: 3, FAILED: 5 });
     const notJournaled = blobsNotInJournals(lab, ['a.csv', 'c.csv']);
     assert.equal(notJournaled.length, 2); // c's orphan and its unfinished upload; a's is in a journal
     assert.ok(notJournaled.includes(orphan));
