@@ -56,10 +56,11 @@ export = function (RED: NodeAPI): void {
         const configName = await requireString(RED, node, t('label.configName'), def.configName, def.configNameType, msg);
         const fileId = await requireString(RED, node, t('label.fileId'), def.fileId || 'blobId', def.fileIdType || 'msg', msg);
         const failedId = typeof msg.processorId === 'string' ? msg.processorId : undefined;
+        const reprocess = (msg.labwireFile as { reprocess?: unknown } | undefined)?.reprocess;
         const r = await createAndProcess(
           tenant.client(),
           journal,
-          { assayRunId, configName, fileId, completeWithErrors: !!def.completeWithErrors, failedId, recovery: def.recovery },
+          { assayRunId, configName, fileId, completeWithErrors: !!def.completeWithErrors, failedId, recovery: def.recovery, reprocess: typeof reprocess === 'string' ? reprocess : undefined },
           { signal, onWait: waitStatus(t, status), onStep: (step) => status('blue', t(`status.${step}`)) },
         );
         if (r.recoveredFrom) msg.recoveredFrom = r.recoveredFrom;

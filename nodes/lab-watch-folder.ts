@@ -92,6 +92,7 @@ export = function (RED: NodeAPI): void {
             size: f.size,
             mtimeMs: f.mtimeMs,
             deliveryCount: f.deliveryCount,
+            ...(f.reprocess ? { reprocess: f.reprocess } : {}),
           },
         } as NodeMessage);
       });

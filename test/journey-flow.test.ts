@@ -187,5 +187,21 @@ describe('the file journey in Node-RED', () => {
     assert.ok(dead.failure.errorFile?.downloadURL, 'the error file link is kept');
     assert.ok(dead.steps.processorId && dead.steps.blobId);
     assert.equal(failed.length, 1, 'processed once, never retried');
+
+    // A person retries it (say, after fixing the output file config): processed anew by a new
+    // processor, not answered again by the finished task of the failed one.
+    const processorsOf = () => sim.benchling.listProcessorInfo().filter((p) => p.fileName === 'FAIL-run-4.csv');
+    assert.equal(processorsOf().length, 1);
+    watch.receive({ topic: 'retry', payload: dead.id });
+    await waitFor(() => failed.length === 2, 10_000, 'the retried processing fails again (the simulator fails FAIL files)');
+    const after = processorsOf();
+    assert.equal(after.length, 2, 'a second processor for the retried file');
+    assert.ok(after.every((p) => p.status === 'FAILED'));
+    assert.equal(failed[1].labwireFile.reprocess, dead.steps.processorId, 'the retried attempt names the processor it replaces');
+    assert.notEqual(failed[1].processorId, dead.steps.processorId);
+    await waitFor(() => {
+      const rec = [...liveRecords(path.join(state, 'watch-folder-watch.jsonl')).values()].find((v: any) => v?.id === dead.id) as any;
+      return rec?.state === 'failed' && rec.steps.processorId === failed[1].processorId;
+    }, 5000, 'dead-lettered again, naming the new processor');
   });
 });

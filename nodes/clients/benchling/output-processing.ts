@@ -43,6 +43,12 @@ export interface ProcessRequest {
   /** A FAILED processor to recover from (msg.processorId), and how. */
   failedId?: string;
   recovery?: 'none' | 'archive' | 'patch';
+  /**
+   * A processor whose processing FAILED and that a person asked to process again
+   * (`msg.labwireFile.reprocess`): if it is the one recorded for this file, a new one is created.
+   * Naming the id keeps re-sends of the retried attempt from creating yet another.
+   */
+  reprocess?: string;
 }
 
 export type ProcessingStep = 'archiving' | 'replacingFile' | 'checking' | 'creating' | 'starting';
@@ -71,6 +77,7 @@ export async function createAndProcess(client: BenchlingClient, journal: Process
   const step = (s: ProcessingStep) => o.onStep?.(s);
   const key = `${r.assayRunId}|${r.configName}|${r.fileId}`;
   let rec = journal.get(key);
+  if (r.reprocess && rec?.processor?.id === r.reprocess) rec = undefined;
   let processor = rec?.processor;
   const reused = !!processor;
   let recoveredFrom: string | undefined;

@@ -240,7 +240,10 @@ export class Journeys {
     }
     // The file's mtime survives a rename, so its identity (and its journals' records) carry over.
     // A person's retry starts a fresh retry window.
-    this.ledger.set(rel, { ...entry, failedTo: undefined, firstFailureAt: undefined, mtimeMs: st.mtimeMs, size: st.size });
+    // After Benchling's processing FAILED, the same processor would only report the same failure:
+    // the retried attempts process the file anew (the configuration may have been fixed since).
+    const reprocess = entry.failure?.code === 'TASK_FAILED' && entry.steps?.processorId ? entry.steps.processorId : entry.reprocess;
+    this.ledger.set(rel, { ...entry, failedTo: undefined, firstFailureAt: undefined, mtimeMs: st.mtimeMs, size: st.size, reprocess });
     this.on.back(rel);
     this.send(rel, st.size, st.mtimeMs);
     this.on.statusChanged();
@@ -415,6 +418,7 @@ export class Journeys {
       mtimeMs,
       deliveryCount: record.emitCount,
       attempt: record.emitCount,
+      ...(record.reprocess ? { reprocess: record.reprocess } : {}),
     };
     try {
       this.on.send(file);

@@ -69,6 +69,8 @@ export interface WatchedFile {
   deliveryCount: number;
   /** The attempt this send starts (1, 2, …): equal to deliveryCount; named for the journey. */
   attempt: number;
+  /** Set after a person's retry of a FAILED processing: that processor's id, to be replaced. */
+  reprocess?: string;
 }
 
 /** A reference to a sent file, as carried by `msg.labwireFile`: any of path / relativePath. */

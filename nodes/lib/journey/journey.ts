@@ -62,6 +62,12 @@ export interface JourneyRecord {
   archivedTo?: string;
   /** Where a dead-lettered file was moved (the failed folder), if it was. */
   failedTo?: string;
+  /**
+   * A person retried the file after Benchling's processing FAILED: the failed processor's id. The
+   * next attempts process the file anew instead of following that processor's finished task
+   * (an automatic re-send never does: its processor and task are recovered, never repeated).
+   */
+  reprocess?: string;
 }
 
 export interface FailureDecision {
