@@ -15,6 +15,8 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { ProtocolRunner, type Progress, type RunOutcome, type RunRecord } from './clients/opentrons/runner';
 import type { FileSource } from './clients/opentrons/multipart';
+import { labwareOffsets } from './clients/opentrons/offsets';
+import { parameterFileSources } from './clients/opentrons/parameters';
 import type { Ot2RobotNode } from './lib/config-nodes';
 import { badInput } from './lib/http/errors';
 import { Journal, stateFilePath } from './lib/journal';
@@ -32,6 +34,11 @@ interface Ot2RunDef extends NodeDef {
   supportFilesType?: string;
   parameters?: string;
   parametersType?: string;
+  parameterFiles?: string;
+  parameterFilesType?: string;
+  offsets?: string;
+  offsetsType?: string;
+  recentOffsets?: boolean;
   keep?: boolean;
   replaceExisting?: boolean;
   onClose?: 'leave' | 'stop';
@@ -150,6 +157,12 @@ export = function (RED: NodeAPI): void {
       for (const w of warningMessages) node.warn(t.shared(`errors.${w.key}`, w.vars));
     }
 
+    /** A typed-input setting's value; undefined when it is off ('none') or empty. */
+    async function optional(value: string | undefined, type: string | undefined, fallback: string, msg: Msg): Promise<unknown> {
+      if (type === 'none') return undefined;
+      return evaluateProperty(RED, node, value || fallback, type || 'msg', msg);
+    }
+
     async function files(msg: Msg): Promise<{ protocol: FileSource; support: FileSource[]; params?: Record<string, unknown> }> {
       const protoValue = await evaluateProperty(RED, node, def.protocol || 'payload', def.protocolType || 'msg', msg);
       const nameValue = def.protocolNameType === 'none' ? undefined : await evaluateProperty(RED, node, def.protocolName || 'filename', def.protocolNameType || 'msg', msg);
@@ -201,13 +214,16 @@ export = function (RED: NodeAPI): void {
           return;
         }
         const { protocol, support, params } = await files(msg);
+        const parameterFiles = parameterFileSources(await optional(def.parameterFiles, def.parameterFilesType, 'runTimeParameterFiles', msg));
+        const offsets = labwareOffsets(await optional(def.offsets, def.offsetsType, 'labwareOffsets', msg));
+        const offsetsFromRecentRun = typeof msg.offsetsFromRecentRun === 'boolean' ? msg.offsetsFromRecentRun : !!def.recentOffsets;
         const keep = typeof msg.keep === 'boolean' ? msg.keep : !!def.keep;
         if (active) status('grey', t('status.queued'), 'ring');
         await exclusive(signal, async () => {
           const r = runner(signal, String(msg._msgid), msg.topic, status);
           active = r;
           try {
-            const out = await r.run({ protocol, supportFiles: support, runTimeParameterValues: params, keep });
+            const out = await r.run({ protocol, supportFiles: support, runTimeParameterValues: params, runTimeParameterFiles: parameterFiles, labwareOffsets: offsets, offsetsFromRecentRun, keep });
             deliver(msg, out, send as (m: unknown) => void);
           } finally {
             if (active === r) active = null;
