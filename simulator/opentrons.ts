@@ -623,12 +623,14 @@ export class OpentronsSim {
     if ((m = /^\/runs\/([^/]+)\/actions$/.exec(p)) && method === 'POST') return this.postAction(this.runOr404(m[1]), json());
     if ((m = /^\/runs\/([^/]+)\/commands$/.exec(p)) && method === 'GET') {
       const run = this.runOr404(m[1]);
-      const total = run.commands.length;
+      // A Python protocol's commands are added as they run: totalLength counts those so far, not
+      // the whole protocol (that is the analysis's command count).
+      const total = run.status === 'idle' ? 0 : Math.min(run.commands.length, run.step + 1);
       const pageLength = Number(url.searchParams.get('pageLength') ?? 20);
       const curIdx = Math.max(0, Math.min(total - 1, run.step));
       const cursorParam = url.searchParams.get('cursor');
       const cursor = cursorParam !== null ? Number(cursorParam) : Math.max(0, curIdx - pageLength + 1);
-      const data = run.commands.slice(cursor, cursor + pageLength);
+      const data = run.commands.slice(0, total).slice(cursor, cursor + pageLength);
       const current = total ? run.commands[curIdx] : undefined;
       const links = current ? { current: { href: `/runs/${run.id}/commands/${current.id}`, meta: { runId: run.id, commandId: current.id, index: curIdx, key: current.key, createdAt: current.createdAt } } } : {};
       return { status: 200, body: { data, meta: { cursor, totalLength: total }, links } };
