@@ -55,7 +55,8 @@ export interface OtRequestLogEntry {
   path: string;
   status: number;
   time: number;
-  /** The request as sent, for contract checks: JSON body, or multipart fields and file parts. */
+  /** The request as sent, for contract checks: query, JSON body, or multipart fields and file parts. */
+  query?: Record<string, string>;
   contentType?: string;
   json?: unknown;
   form?: { fields: Record<string, string>; files: Array<{ field: string; name: string }> };
@@ -345,7 +346,7 @@ export class OpentronsSim {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://robot');
       const method = (req.method ?? 'GET').toUpperCase();
-      const entry: OtRequestLogEntry = { method, path: url.pathname, status: 0, time: Date.now(), headers: req.headers, contentType: req.headers['content-type'] };
+      const entry: OtRequestLogEntry = { method, path: url.pathname, status: 0, time: Date.now(), headers: req.headers, contentType: req.headers['content-type'], query: Object.fromEntries(url.searchParams) };
       this.requestLog.push(entry);
       recordBody(entry, Buffer.concat(chunks));
       if (Date.now() < this.offlineUntil) {
