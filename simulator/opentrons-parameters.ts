@@ -29,7 +29,8 @@ function literal(text: string | undefined): number | boolean | string | undefine
 export function declaredParameters(text: string): SimParamDecl[] {
   if (!/def\s+add_parameters\s*\(/.test(text)) return [];
   const out: SimParamDecl[] = [];
-  for (const m of text.matchAll(/\.add_(int|float|bool|str|csv_file)\s*\(([^()]*)\)/g)) {
+  // One call per line (or over several lines), its arguments up to the `)` that ends the line.
+  for (const m of text.matchAll(/\.add_(int|float|bool|str|csv_file)\s*\(([\s\S]*?)\)\s*$/gm)) {
     const args = m[2];
     const arg = (name: string) => new RegExp(`\\b${name}\\s*=\\s*("[^"]*"|'[^']*'|[^,\\]\\n]+)`).exec(args)?.[1];
     const variableName = String(literal(arg('variable_name')) ?? '');

@@ -20,6 +20,7 @@ function modules(): unknown[] {
     core('common/20-inject.js'),
     core('common/25-catch.js'),
     core('common/90-comment.js'),
+    core('function/15-change.js'),
     pack('benchling-tenant'),
     pack('benchling-generate-input'),
     pack('ot2-robot'),
