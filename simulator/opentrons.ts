@@ -783,7 +783,9 @@ export class OpentronsSim {
     const values = d.runTimeParameterValues && typeof d.runTimeParameterValues === 'object' ? (d.runTimeParameterValues as Record<string, unknown>) : undefined;
     const files = this.fileIdsField(d.runTimeParameterFiles, '/data/runTimeParameterFiles');
     const last = p.analyses[p.analyses.length - 1];
-    const same = JSON.stringify(values ?? {}) === JSON.stringify(last.values ?? {}) && JSON.stringify(files ?? {}) === JSON.stringify(last.files ?? {});
+    // The robot compares the resolved values (defaults filled in) with those of its last analysis.
+    const resolved = (v?: Record<string, unknown>, f?: Record<string, string>) => JSON.stringify(p.declared.length ? this.parametersFor(p, v, f) : [v ?? {}, f ?? {}]);
+    const same = resolved(values, files) === resolved(last.values, last.files);
     const summaries = () => p.analyses.map((a) => ({ id: a.id, status: a.status, runTimeParameters: a.parameters }));
     if (same && d.forceReAnalyze !== true) return { status: 200, body: { data: summaries(), meta: { cursor: 0, totalLength: p.analyses.length } } };
     const a: SimAnalysis = { id: uuid(), status: 'pending', values, files, errors: [], parameters: this.parametersFor(p, values, files), steps: p.steps };

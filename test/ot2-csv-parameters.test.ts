@@ -196,6 +196,14 @@ describe('ot2-run: CSV runtime parameters, value checks, labware offsets (Node-R
       assert.match(e.message, re);
     }
     assert.equal(sim().allRuns.length, runsBefore, 'no run was created (the robot would have answered 500)');
+    // Values equal to the defaults: the robot keeps its analysis (200 on POST …/analyses); the run goes ahead.
+    const out = nextMessage(h.getNode('finished'), 15_000);
+    h.getNode('run').receive({ payload: file(protocol({ params: CSV_PARAMS.slice(1) }).replace('# sim-steps: csv', '# sim-steps: 2')), runTimeParameters: { mix_reps: 0, speed: 'fast' } });
+    const ok = await out;
+    assert.equal(ok.payload.outcome, 'succeeded');
+    const up = sim().uploads.find((u) => u.id === ok.payload.protocolId)!;
+    assert.equal(up.analyses.length, 1, 'no second analysis for the default values');
+    assert.deepEqual(sim().allRuns.find((r) => r.id === ok.payload.runId)!.runTimeParameterValues, { mix_reps: 0, speed: 'fast' });
     assert.equal(sim().liveProtocols().length, 0);
   });
 

@@ -170,12 +170,17 @@ export class OpentronsClient {
     await this.req({ method: 'DELETE', path: `/dataFiles/${enc(id)}`, ...o });
   }
 
-  /** `POST /protocols/{id}/analyses` (7.3+): analyse again with these runtime parameter values and files. */
-  async requestAnalysis(protocolId: string, body: { runTimeParameterValues?: Record<string, unknown>; runTimeParameterFiles?: Record<string, string> }, o: Opts = {}): Promise<void> {
+  /**
+   * `POST /protocols/{id}/analyses` (7.3+): analyse again with these runtime parameter values and
+   * files. `created` false (200): the robot found its last analysis used the same values (e.g.
+   * values equal to the defaults) and started none — that analysis stands.
+   */
+  async requestAnalysis(protocolId: string, body: { runTimeParameterValues?: Record<string, unknown>; runTimeParameterFiles?: Record<string, string> }, o: Opts = {}): Promise<{ created: boolean }> {
     const data: Record<string, unknown> = {};
     if (body.runTimeParameterValues && Object.keys(body.runTimeParameterValues).length) data.runTimeParameterValues = body.runTimeParameterValues;
     if (body.runTimeParameterFiles && Object.keys(body.runTimeParameterFiles).length) data.runTimeParameterFiles = body.runTimeParameterFiles;
-    await this.req({ method: 'POST', path: `/protocols/${enc(protocolId)}/analyses`, json: { data }, idempotent: true, ...o });
+    const res = await this.http.request({ method: 'POST', path: `/protocols/${enc(protocolId)}/analyses`, json: { data }, idempotent: true, ...o });
+    return { created: res.status !== 200 };
   }
 
   async uploadProtocol(files: ResolvedFile[], extra: { runTimeParameterValues?: Record<string, unknown>; key?: string } & Opts = {}): Promise<{ protocol: Protocol; reused: boolean }> {

@@ -279,8 +279,8 @@ export class ProtocolRunner {
       checkParameterFiles(declared, Object.keys(fileIds ?? {}));
       checkParameterValues(declared, values ?? {});
       const seen = (await this.client.listAnalyses(p.id, this.rq)).length;
-      await this.client.requestAnalysis(p.id, { runTimeParameterValues: values, runTimeParameterFiles: fileIds }, this.rq);
-      analysis = await this.waitForAnalysis(p.id, protocol.name, seen);
+      const { created } = await this.client.requestAnalysis(p.id, { runTimeParameterValues: values, runTimeParameterFiles: fileIds }, this.rq);
+      if (created) analysis = await this.waitForAnalysis(p.id, protocol.name, seen);
     } else if (analysis.result === 'parameter-value-required') {
       const csv = (analysis.runTimeParameters ?? []).filter((x) => x.type === 'csv_file');
       if (csv.length) checkParameterFiles(analysis.runTimeParameters ?? [], []);
