@@ -256,6 +256,11 @@ describe('ot2-run in Node-RED', () => {
       assert.equal(msg.payload.outcome, 'succeeded');
       const starts = g === 'runs' ? sim(g).allRuns.at(-1)!.actions.filter((a) => a.actionType === 'play').length : sim(g).allSessions.at(-1)!.startRuns;
       assert.equal(starts, 1, 'not started again');
+      // after the restart, M of "step N of M" still comes from the analysis (12 steps)
+      if (g === 'runs') {
+        const counted = statuses(h).filter((t: string) => /^running: step \d+ of \d+/.test(t));
+        assert.ok(counted.every((t: string) => / of 12\b/.test(t)), counted.join(' | '));
+      }
       nothingLeft(g);
     });
 

@@ -399,6 +399,12 @@ export class ProtocolRunner {
   }
 
   private async followRuns(runId: string, protocolId: string | undefined, keep: boolean): Promise<RunOutcome> {
+    if (this.stepTotal === undefined && protocolId && this.o.readSteps) {
+      // Reattached after a restart: M for "step N of M" comes from the protocol's newest analysis.
+      const list = await this.client.listAnalyses(protocolId, this.rq).catch(() => []);
+      const commands = list[list.length - 1]?.commands;
+      if (Array.isArray(commands)) this.stepTotal = commands.length;
+    }
     let lastStep: Pick<Progress, 'step' | 'stepNumber' | 'stepCount'> = {};
     const final = await this.follow<Run>(
       () => this.client.getRun(runId, this.rq),
