@@ -144,7 +144,10 @@ describe('ot2-run in Node-RED', () => {
       const st = statuses(h);
       assert.ok(st.some((t: string) => /^running: .*Step \d/.test(t)), st.join(' | '));
       // "step N of M": M is the analysis's command count (4), not the robot's commands so far.
-      if (g === 'runs') assert.ok(st.some((t: string) => /^running: step 1 of 4\b/.test(t)), st.join(' | '));
+      if (g === 'runs') {
+        const counted = st.filter((t: string) => /^running: step \d+ of \d+/.test(t));
+        assert.ok(counted.length && counted.every((t: string) => / of 4\b/.test(t)), st.join(' | '));
+      }
       assert.ok(st.includes('uploading'));
       nothingLeft(g);
     });
