@@ -12,35 +12,16 @@
  * running") the node finds the run again, follows it to its end and cleans up; it never starts a
  * protocol twice.
  */
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { Node, NodeAPI } from 'node-red';
 import { ProtocolRunner, type Progress, type RunOutcome, type RunRecord } from './clients/opentrons/runner';
-import type { FileSource } from './clients/opentrons/multipart';
 import type { Ot2RobotNode } from './lib/config-nodes';
 import { badInput } from './lib/http/errors';
+import { readRunRequest, type Ot2RunDef } from './lib/ot2-run-input';
 import { Journal, stateFilePath } from './lib/journal';
 import { Settings } from './lib/settings';
 import { countOt2Run } from './lib/metrics';
-import { configNode, evaluateProperty, handleInput, Msg, reportError, setStatus, translator, waitStatus, type StatusFill, type Translate } from './lib/node-red';
+import { configNode, handleInput, Msg, reportError, setStatus, translator, waitStatus, type StatusFill, type Translate } from './lib/node-red';
 
-interface Ot2RunDef extends NodeDef {
-  robot: string;
-  protocol?: string;
-  protocolType?: string;
-  protocolName?: string;
-  protocolNameType?: string;
-  supportFiles?: string;
-  supportFilesType?: string;
-  parameters?: string;
-  parametersType?: string;
-  keep?: boolean;
-  replaceExisting?: boolean;
-  onClose?: 'leave' | 'stop';
-  interval?: string | number;
-  loadTimeout?: string | number;
-  runTimeout?: string | number;
-  offlineTimeout?: string | number;
-  readSteps?: boolean;
-}
 
 interface JournalEntry extends RunRecord {
   topic?: unknown;
@@ -150,43 +131,6 @@ export = function (RED: NodeAPI): void {
       for (const w of warningMessages) node.warn(t.shared(`errors.${w.key}`, w.vars));
     }
 
-    async function files(msg: Msg): Promise<{ protocol: FileSource; support: FileSource[]; params?: Record<string, unknown> }> {
-      const protoValue = await evaluateProperty(RED, node, def.protocol || 'payload', def.protocolType || 'msg', msg);
-      const nameValue = def.protocolNameType === 'none' ? undefined : await evaluateProperty(RED, node, def.protocolName || 'filename', def.protocolNameType || 'msg', msg);
-      let protocol: FileSource;
-      if (Buffer.isBuffer(protoValue)) {
-        if (typeof nameValue !== 'string' || !nameValue.trim()) {
-          throw badInput('ot2.protocolBufferNoName');
-        }
-        protocol = { name: nameValue, data: protoValue };
-      } else if (typeof protoValue === 'string' && protoValue.trim()) protocol = { path: protoValue.trim() };
-      else if (def.protocolType === 'str' || def.protocolType === 'env') throw badInput('ot2.protocolPathMissing');
-      else throw badInput('ot2.protocolMsgEmpty', { property: def.protocol || 'payload' });
-
-      const support: FileSource[] = [];
-      if (def.supportFilesType !== 'none' && def.supportFiles !== undefined && def.supportFiles !== '') {
-        const raw = await evaluateProperty(RED, node, def.supportFiles, def.supportFilesType || 'msg', msg);
-        const list = raw === undefined || raw === null || raw === '' ? [] : Array.isArray(raw) ? raw : [raw];
-        for (const [i, item] of list.entries()) {
-          if (typeof item === 'string' && item.trim()) support.push({ path: item.trim() });
-          else if (item && typeof item === 'object' && Buffer.isBuffer((item as { data?: unknown }).data)) support.push({ name: String((item as { name?: unknown }).name ?? ''), data: (item as { data: Buffer }).data });
-          else if (item && typeof item === 'object' && typeof (item as { path?: unknown }).path === 'string') support.push({ path: (item as { path: string }).path, name: (item as { name?: string }).name });
-          else if (Buffer.isBuffer(item) && list.length === 1 && typeof msg.filename === 'string') support.push({ name: msg.filename, data: item });
-          else throw badInput('ot2.supportFileInvalid', { n: i + 1 });
-        }
-      }
-
-      let params: Record<string, unknown> | undefined;
-      if (def.parametersType !== 'none' && def.parameters) {
-        const raw = await evaluateProperty(RED, node, def.parameters, def.parametersType || 'msg', msg);
-        if (raw !== undefined && raw !== null && raw !== '') {
-          if (typeof raw !== 'object' || Array.isArray(raw)) throw badInput('ot2.parametersNotObject');
-          params = raw as Record<string, unknown>;
-        }
-      }
-      return { protocol, support, params };
-    }
-
     handleInput(
       RED,
       node,
@@ -200,14 +144,13 @@ export = function (RED: NodeAPI): void {
           else await active.cancel();
           return;
         }
-        const { protocol, support, params } = await files(msg);
-        const keep = typeof msg.keep === 'boolean' ? msg.keep : !!def.keep;
+        const request = await readRunRequest(RED, node, def, msg);
         if (active) status('grey', t('status.queued'), 'ring');
         await exclusive(signal, async () => {
           const r = runner(signal, String(msg._msgid), msg.topic, status);
           active = r;
           try {
-            const out = await r.run({ protocol, supportFiles: support, runTimeParameterValues: params, keep });
+            const out = await r.run(request);
             deliver(msg, out, send as (m: unknown) => void);
           } finally {
             if (active === r) active = null;

@@ -14,12 +14,20 @@
 //                          answers 201 with errors[] and the session goes to `error` while loading)
 //   `SIM_RUN_ERROR`        the run raises halfway (runs: `failed` with errors[]; 4.x: `error`)
 //   `SIM_PAUSE`            the protocol pauses itself after its first step (protocol.pause())
+//   `# sim-steps: csv`     one step per data row of the CSV runtime parameter's file (robot 8.x)
+//   `def add_parameters`   runtime parameters declared with parameters.add_int/add_float/add_bool/
+//                          add_str/add_csv_file are listed and checked as v8.1.0 does (§2.3, §2.9);
+//                          a protocol that declares none accepts any values (listed as sent).
+// Data files (8.x): POST /dataFiles (multipart `file` or form `filePath`), GET /dataFiles[/{id}
+// [/download]], GET /protocols/{id}/dataFiles; identical content answers 200 with the same id; no
+// DELETE on 8.1.0 (405), DELETE /dataFiles/{id} from a later version (apiVersion option).
 // Test controls: openDoor/closeDoor, occupy/release (a foreign run keeps the robot busy),
 // goOffline(ms) (connections are reset: the robot dropped off the network), dropNextResponse
 // (the request is carried out, the answer is lost), setFeatureFlag, requestLog, inspection getters.
 import * as http from 'node:http';
 import * as crypto from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
+import { declaredParameters, parameterView, valueProblem, type SimParamDecl } from './opentrons-parameters';
 
 export type OpentronsGeneration = 'runs' | 'sessions';
 
@@ -47,6 +55,32 @@ export interface OtRequestLogEntry {
   path: string;
   status: number;
   time: number;
+  /** The request as sent, for contract checks: query, JSON body, or multipart fields and file parts. */
+  query?: Record<string, string>;
+  contentType?: string;
+  json?: unknown;
+  form?: { fields: Record<string, string>; files: Array<{ field: string; name: string }> };
+  headers?: Record<string, string | string[] | undefined>;
+}
+
+export interface SimDataFile {
+  id: string;
+  name: string;
+  createdAt: string;
+  data: Buffer;
+  hash: string;
+}
+
+export interface SimAnalysis {
+  id: string;
+  status: 'pending' | 'completed';
+  result?: 'ok' | 'not-ok' | 'parameter-value-required';
+  values?: Record<string, unknown>;
+  files?: Record<string, string>;
+  errors: Array<Record<string, unknown>>;
+  /** The run time parameters as this analysis lists them. */
+  parameters: Array<Record<string, unknown>>;
+  steps: number;
 }
 
 export interface StoredFile {
@@ -62,13 +96,18 @@ export interface SimProtocol {
   files: StoredFile[];
   /** runs: the form field `runTimeParameterValues`, parsed. */
   runTimeParameterValues?: Record<string, unknown>;
+  /** runs: the form field `runTimeParameterFiles` (8.0+), parsed. */
+  runTimeParameterFiles?: Record<string, string>;
   key?: string;
+  declared: SimParamDecl[];
+  analyses: SimAnalysis[];
   text: string;
   steps: number;
   analysisError: boolean;
   runError: boolean;
   selfPause: boolean;
-  analysis: { id: string; status: 'pending' | 'completed'; result?: 'ok' | 'not-ok' };
+  /** The newest analysis. */
+  analysis: SimAnalysis;
   deleted?: boolean;
   hash: string;
 }
@@ -82,6 +121,10 @@ export interface SimRun {
   actions: Array<{ id: string; createdAt: string; actionType: string }>;
   errors: Array<Record<string, unknown>>;
   runTimeParameterValues?: Record<string, unknown>;
+  runTimeParameterFiles?: Record<string, string>;
+  labwareOffsets: Array<Record<string, unknown>>;
+  /** A declared CSV parameter without a file: the robot accepts the run and fails it on play (§2.9). */
+  missingFileParam?: string;
   startedAt?: string;
   completedAt?: string;
   /** Date.now() when the terminal state was entered. */
@@ -113,6 +156,11 @@ const SESSION_FLAG = 'enableHttpProtocolSessions';
 const now = () => new Date().toISOString();
 const uuid = () => crypto.randomUUID();
 
+/** An answer that is not JSON (a data file download). */
+class RawBody {
+  constructor(readonly data: Buffer, readonly contentType: string, readonly fileName: string) {}
+}
+
 class SimHttpError extends Error {
   constructor(readonly status: number, readonly body: unknown) {
     super(`HTTP ${status}`);
@@ -136,6 +184,11 @@ export class OpentronsSim {
   readonly sessions = new Map<string, SimSession>();
   /** Every protocol upload ever accepted (kept after delete, for inspection). */
   readonly uploads: SimProtocol[] = [];
+  readonly dataFiles = new Map<string, SimDataFile>();
+  /** Every data file ever stored (deleted or pruned ones included). */
+  readonly dataFilesEver: SimDataFile[] = [];
+  /** Files "on the robot's disk" for POST /dataFiles with a filePath (test control). */
+  readonly robotFiles = new Map<string, Buffer>();
   doorOpen = false;
   featureFlag: boolean;
   private readonly o: Required<Omit<OpentronsSimOptions, 'port' | 'host' | 'featureFlag' | 'generation'>> & OpentronsSimOptions;
@@ -293,8 +346,9 @@ export class OpentronsSim {
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://robot');
       const method = (req.method ?? 'GET').toUpperCase();
-      const entry: OtRequestLogEntry = { method, path: url.pathname, status: 0, time: Date.now() };
+      const entry: OtRequestLogEntry = { method, path: url.pathname, status: 0, time: Date.now(), headers: req.headers, contentType: req.headers['content-type'], query: Object.fromEntries(url.searchParams) };
       this.requestLog.push(entry);
+      recordBody(entry, Buffer.concat(chunks));
       if (Date.now() < this.offlineUntil) {
         req.socket.destroy();
         return;
@@ -320,6 +374,11 @@ export class OpentronsSim {
       entry.status = drop ? 0 : status;
       if (drop) {
         req.socket.destroy();
+        return;
+      }
+      if (body instanceof RawBody) {
+        res.writeHead(status, { 'Content-Type': body.contentType, 'Content-Length': body.data.length, 'Content-Disposition': `attachment; filename="${body.fileName}"`, 'Opentrons-Version': '2' });
+        res.end(body.data);
         return;
       }
       const text = JSON.stringify(body);
@@ -386,30 +445,97 @@ export class OpentronsSim {
 
   // ---- protocol parsing ------------------------------------------------------------------------
 
-  private makeProtocol(id: string, files: StoredFile[], rtp?: Record<string, unknown>, key?: string): SimProtocol {
+  private makeProtocol(id: string, files: StoredFile[], rtp?: Record<string, unknown>, key?: string, rtpFiles?: Record<string, string>): SimProtocol {
     const main = files[0];
     const text = main.data.toString('utf8');
     const steps = Math.max(1, Number(/#\s*sim-steps:\s*(\d+)/.exec(text)?.[1] ?? 4));
+    const declared = declaredParameters(text);
     const hash = crypto
       .createHash('sha256')
       .update(JSON.stringify(files.map((f) => [f.name, crypto.createHash('sha256').update(f.data).digest('hex')])))
       .update(JSON.stringify(rtp ?? {}))
+      .update(JSON.stringify(rtpFiles ?? {}))
       .update(key ?? '')
       .digest('hex');
-    return {
+    const analysis: SimAnalysis = { id: uuid(), status: 'pending', values: rtp, files: rtpFiles, errors: [], parameters: [], steps };
+    const p: SimProtocol = {
       id,
       createdAt: now(),
       files,
       runTimeParameterValues: rtp,
+      runTimeParameterFiles: rtpFiles,
       key,
       text,
       steps,
+      declared,
+      analyses: [analysis],
       analysisError: text.includes('SIM_ANALYSIS_ERROR'),
       runError: text.includes('SIM_RUN_ERROR'),
       selfPause: text.includes('SIM_PAUSE'),
-      analysis: { id: uuid(), status: 'pending' },
+      analysis,
       hash,
     };
+    analysis.parameters = this.parametersFor(p, rtp, rtpFiles);
+    return p;
+  }
+
+  /** Steps of a run: `# sim-steps: csv` counts the data rows of the CSV parameter's file. */
+  private stepsFor(p: SimProtocol, files?: Record<string, string>): number {
+    if (!/#\s*sim-steps:\s*csv/.test(p.text)) return p.steps;
+    const id = Object.values(files ?? {})[0];
+    const f = id ? this.dataFiles.get(id) : undefined;
+    if (!f) return p.steps;
+    return Math.max(1, f.data.toString('utf8').split(/\r?\n/).filter((l) => l.trim()).length - 1);
+  }
+
+  /** The parameters as listed with these values: the declared ones, or (none declared) the values as sent. */
+  private parametersFor(p: SimProtocol, values?: Record<string, unknown>, files?: Record<string, string>): Array<Record<string, unknown>> {
+    if (!p.declared.length) return this.rtpView(values);
+    return p.declared.map((d) => {
+      const fid = files?.[d.variableName];
+      const f = fid ? this.dataFiles.get(fid) : undefined;
+      return parameterView(d, values?.[d.variableName], f ? { id: f.id, name: f.name } : undefined);
+    });
+  }
+
+  /**
+   * What the robot says about these values for a protocol that declares parameters: a key it does
+   * not declare (ParameterDefinitionError), a value it refuses (ParameterValueError), a CSV
+   * parameter without a file (result parameter-value-required, error 4010). [emu v8.1.0, §2.9]
+   */
+  private parameterCheck(p: SimProtocol, values?: Record<string, unknown>, files?: Record<string, string>): { kind: 'ok' } | { kind: 'not-ok' | 'required'; errorType: string; detail: string; errorCode: string } {
+    if (!p.declared.length) return { kind: 'ok' };
+    for (const k of [...Object.keys(values ?? {}), ...Object.keys(files ?? {})]) {
+      if (!p.declared.some((d) => d.variableName === k)) return { kind: 'not-ok', errorType: 'ParameterDefinitionError', detail: `Parameter ${k} is not defined as a parameter for this protocol.`, errorCode: '4000' };
+    }
+    for (const [k, v] of Object.entries(values ?? {})) {
+      const problem = valueProblem(p.declared.find((d) => d.variableName === k)!, v);
+      if (problem) return { kind: 'not-ok', errorType: 'ParameterValueError', detail: problem, errorCode: '4000' };
+    }
+    for (const [k] of Object.entries(files ?? {})) {
+      if (p.declared.find((d) => d.variableName === k)!.kind !== 'csv_file') return { kind: 'not-ok', errorType: 'ParameterValueError', detail: `Parameter ${k} is not a CSV file parameter.`, errorCode: '4000' };
+    }
+    const missing = p.declared.find((d) => d.kind === 'csv_file' && !files?.[d.variableName]);
+    if (missing) return { kind: 'required', errorType: 'RuntimeParameterRequiredError', detail: `A value for the CSV parameter ${missing.variableName} is required.`, errorCode: '4010' };
+    return { kind: 'ok' };
+  }
+
+  /** Completes an analysis after analysisMs, as the robot's analyzer would. */
+  private completeLater(p: SimProtocol, a: SimAnalysis): void {
+    this.later(this.o.analysisMs, () => {
+      a.status = 'completed';
+      const check = this.parameterCheck(p, a.values, a.files);
+      if (p.analysisError) {
+        a.result = 'not-ok';
+        a.errors = [{ id: uuid(), createdAt: now(), isDefined: false, errorType: 'ExceptionInProtocolError', errorCode: '4000', detail: 'RuntimeError [line 3]: SIM_ANALYSIS_ERROR raised while analysing', errorInfo: {}, wrappedErrors: [] }];
+      } else if (check.kind !== 'ok') {
+        a.result = check.kind === 'required' ? 'parameter-value-required' : 'not-ok';
+        a.errors = [{ id: uuid(), createdAt: now(), isDefined: check.kind === 'required', errorType: check.errorType, errorCode: check.errorCode, detail: check.detail, errorInfo: {}, wrappedErrors: [] }];
+        // UNCONFIRMED whether a refused definition/value still lists the parameters: listed as none.
+        if (check.kind === 'not-ok') a.parameters = [];
+      } else a.result = 'ok';
+      a.steps = this.stepsFor(p, a.files);
+    });
   }
 
   private metadata(p: SimProtocol): Record<string, unknown> {
@@ -440,7 +566,35 @@ export class OpentronsSim {
     }
     if ((m = /^\/protocols\/([^/]+)\/analyses$/.exec(p)) && method === 'GET') {
       const proto = this.protocolOr404(m[1]);
-      return { status: 200, body: { data: [this.analysisView(proto)], meta: { cursor: 0, totalLength: 1 } } };
+      return { status: 200, body: { data: proto.analyses.map((a) => this.analysisView(proto, a)), meta: { cursor: 0, totalLength: proto.analyses.length } } };
+    }
+    if ((m = /^\/protocols\/([^/]+)\/analyses$/.exec(p)) && method === 'POST') return this.postAnalysis(this.protocolOr404(m[1]), json());
+    if ((m = /^\/protocols\/([^/]+)\/dataFiles$/.exec(p)) && method === 'GET') {
+      const proto = this.protocolOr404(m[1]);
+      const ids = new Set(proto.analyses.flatMap((a) => Object.values(a.files ?? {})));
+      for (const r of this.runs.values()) if (r.protocolId === proto.id) for (const id of Object.values(r.runTimeParameterFiles ?? {})) ids.add(id);
+      const files = [...ids].map((id) => this.dataFiles.get(id)).filter((f): f is SimDataFile => !!f);
+      return { status: 200, body: { data: files.map((f) => this.dataFileView(f)), meta: { cursor: 0, totalLength: files.length } } };
+    }
+    if (p === '/dataFiles' && method === 'POST') return this.postDataFile(headers, raw);
+    if (p === '/dataFiles' && method === 'GET') {
+      // The v8.1.0 spec declares SimpleMultiBody[str] here, but the server builds the body with
+      // DataFile objects (construct() skips validation): the simulator answers as the server does.
+      const all = [...this.dataFiles.values()];
+      return { status: 200, body: { data: all.map((f) => this.dataFileView(f)), meta: { cursor: 0, totalLength: all.length } } };
+    }
+    if ((m = /^\/dataFiles\/([^/]+)$/.exec(p))) {
+      if (method === 'GET') return { status: 200, body: { data: this.dataFileView(this.dataFileOr404(m[1])) } };
+      if (method === 'DELETE') {
+        if (!this.deletesDataFiles) throw new SimHttpError(405, { detail: 'Method Not Allowed' });
+        const f = this.dataFileOr404(m[1]);
+        this.dataFiles.delete(f.id);
+        return { status: 200, body: {} };
+      }
+    }
+    if ((m = /^\/dataFiles\/([^/]+)\/download$/.exec(p)) && method === 'GET') {
+      const f = this.dataFileOr404(m[1]);
+      return { status: 200, body: new RawBody(f.data, 'text/csv', f.name) };
     }
     if (p === '/runs' && method === 'GET') {
       const all = [...this.runs.values()];
@@ -470,12 +624,14 @@ export class OpentronsSim {
     if ((m = /^\/runs\/([^/]+)\/actions$/.exec(p)) && method === 'POST') return this.postAction(this.runOr404(m[1]), json());
     if ((m = /^\/runs\/([^/]+)\/commands$/.exec(p)) && method === 'GET') {
       const run = this.runOr404(m[1]);
-      const total = run.commands.length;
+      // A Python protocol's commands are added as they run: totalLength counts those so far, not
+      // the whole protocol (that is the analysis's command count).
+      const total = run.status === 'idle' ? 0 : Math.min(run.commands.length, run.step + 1);
       const pageLength = Number(url.searchParams.get('pageLength') ?? 20);
       const curIdx = Math.max(0, Math.min(total - 1, run.step));
       const cursorParam = url.searchParams.get('cursor');
       const cursor = cursorParam !== null ? Number(cursorParam) : Math.max(0, curIdx - pageLength + 1);
-      const data = run.commands.slice(cursor, cursor + pageLength);
+      const data = run.commands.slice(0, total).slice(cursor, cursor + pageLength);
       const current = total ? run.commands[curIdx] : undefined;
       const links = current ? { current: { href: `/runs/${run.id}/commands/${current.id}`, meta: { runId: run.id, commandId: current.id, index: curIdx, key: current.key, createdAt: current.createdAt } } } : {};
       return { status: 200, body: { data, meta: { cursor, totalLength: total }, links } };
@@ -507,16 +663,74 @@ export class OpentronsSim {
         throw new SimHttpError(422, { errors: [{ id: 'InvalidRequest', title: 'Invalid Request', detail: 'runTimeParameterValues is not a JSON object', source: { pointer: '/runTimeParameterValues' } }] });
       }
     }
-    const candidate = this.makeProtocol(uuid(), ordered, rtp, form.fields.key);
+    const rtpFiles = this.fileIdsField(form.fields.runTimeParameterFiles, '/runTimeParameterFiles');
+    const candidate = this.makeProtocol(uuid(), ordered, rtp, form.fields.key, rtpFiles);
     const existing = [...this.protocols.values()].find((x) => x.hash === candidate.hash);
     if (existing) return { status: 200, body: { data: this.protocolView(existing) } };
     this.protocols.set(candidate.id, candidate);
     this.uploads.push(candidate);
-    this.later(this.o.analysisMs, () => {
-      candidate.analysis.status = 'completed';
-      candidate.analysis.result = candidate.analysisError ? 'not-ok' : 'ok';
-    });
+    this.completeLater(candidate, candidate.analysis);
     return { status: 201, body: { data: this.protocolView(candidate) } };
+  }
+
+  /** `runTimeParameterFiles` (a JSON string form field, or an object): every id must name a stored data file (422 FileIdNotFound). */
+  private fileIdsField(raw: unknown, pointer: string): Record<string, string> | undefined {
+    if (raw === undefined) return undefined;
+    let v: unknown = raw;
+    if (typeof raw === 'string') {
+      try {
+        v = JSON.parse(raw);
+      } catch {
+        v = undefined;
+      }
+    }
+    if (!v || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+      throw new SimHttpError(422, { errors: [{ id: 'InvalidRequest', title: 'Invalid Request', detail: 'runTimeParameterFiles must map parameter names to file ids', source: { pointer } }] });
+    }
+    for (const id of Object.values(v as Record<string, string>)) {
+      if (!this.dataFiles.has(id)) throw v8err(422, 'FileIdNotFound', 'Specified file id not found on the robot server', `Data file ${id} was not found.`, '4000');
+    }
+    return v as Record<string, string>;
+  }
+
+  // ---- data files (8.0+) -------------------------------------------------------------------------
+
+  private dataFileView(f: SimDataFile): Record<string, unknown> {
+    return { id: f.id, name: f.name, createdAt: f.createdAt };
+  }
+
+  private postDataFile(headers: http.IncomingHttpHeaders, raw: Buffer): { status: number; body: unknown } {
+    const form = parseMultipart(headers['content-type'], raw);
+    const file = form.files.find((f) => f.field === 'file');
+    const filePath = form.fields.filePath;
+    if (file && filePath !== undefined) throw v8err(422, 'MultipleDataFileSources', 'Multiple sources found for data files', 'Can accept either a file or a file path, not both.', '4000');
+    if (!file && filePath === undefined) throw v8err(422, 'NoDataFileSourceProvided', 'No data file source provided', 'Data file path or file must be provided.', '4000');
+    // The simulator has no robot file system: a filePath names a file it was given as robotFiles.
+    const name = file ? file.name : filePath!.split('/').pop()!;
+    const data = file ? file.data : this.robotFiles.get(filePath!);
+    if (!/\.csv$/i.test(name)) throw v8err(422, 'UnexpectedFileFormat', 'Unexpected file format', `${name} is an unsupported file format. Expected a .csv file.`, '4000');
+    if (!data) throw v8err(422, 'FileNotFound', 'Specified file path not found on the robot', `File ${filePath} was not found.`, '4000');
+    const hash = crypto.createHash('sha256').update(data).digest('hex');
+    const same = [...this.dataFiles.values()].find((f) => f.hash === hash);
+    if (same) return { status: 200, body: { data: this.dataFileView(same) } };
+    const stored: SimDataFile = { id: uuid(), name, createdAt: now(), data: Buffer.from(data), hash };
+    this.dataFiles.set(stored.id, stored);
+    this.dataFilesEver.push(stored);
+    // The server deletes the oldest files beyond 50 (§2.9).
+    while (this.dataFiles.size > 50) this.dataFiles.delete(this.dataFiles.keys().next().value as string);
+    return { status: 201, body: { data: this.dataFileView(stored) } };
+  }
+
+  private dataFileOr404(id: string): SimDataFile {
+    const f = this.dataFiles.get(id);
+    if (!f) throw v8err(404, 'FileIdNotFound', 'Specified file id not found on the robot server', `Data file ${id} was not found.`, '4000');
+    return f;
+  }
+
+  /** Robot software newer than 8.1 (DELETE /dataFiles/{id} exists there; UNCONFIRMED from which version). */
+  private get deletesDataFiles(): boolean {
+    const [maj, min] = String(this.o.apiVersion).split('.').map(Number);
+    return maj > 8 || (maj === 8 && min >= 2);
   }
 
   private protocolView(p: SimProtocol): Record<string, unknown> {
@@ -528,7 +742,7 @@ export class OpentronsSim {
       robotType: 'OT-2 Standard',
       metadata: this.metadata(p),
       analyses: [],
-      analysisSummaries: [{ id: p.analysis.id, status: p.analysis.status, runTimeParameters: this.rtpView(p.runTimeParameterValues) }],
+      analysisSummaries: p.analyses.map((a) => ({ id: a.id, status: a.status, runTimeParameters: a.parameters })),
       ...(p.key !== undefined ? { key: p.key } : {}),
       protocolKind: 'standard',
     };
@@ -546,35 +760,49 @@ export class OpentronsSim {
     }));
   }
 
-  private analysisView(p: SimProtocol): Record<string, unknown> {
-    const a = p.analysis;
-    if (a.status === 'pending') return { id: a.id, status: 'pending', runTimeParameters: this.rtpView(p.runTimeParameterValues) };
-    const errors = p.analysisError
-      ? [{ id: uuid(), createdAt: now(), isDefined: false, errorType: 'ExceptionInProtocolError', errorCode: '4000', detail: 'RuntimeError [line 3]: SIM_ANALYSIS_ERROR raised while analysing', errorInfo: {}, wrappedErrors: [] }]
-      : [];
+  private analysisView(p: SimProtocol, a: SimAnalysis): Record<string, unknown> {
+    if (a.status === 'pending') return { id: a.id, status: 'pending', runTimeParameters: a.parameters };
     return {
       id: a.id,
       status: 'completed',
       result: a.result,
       robotType: 'OT-2 Standard',
-      runTimeParameters: this.rtpView(p.runTimeParameterValues),
-      commands: this.commandsFor(p, 'succeeded'),
+      runTimeParameters: a.parameters,
+      commands: a.result === 'ok' ? this.commandsFor(a.steps, 'succeeded') : [],
       labware: [],
       pipettes: [],
       modules: [],
       liquids: [],
-      errors,
+      errors: a.errors,
     };
   }
 
-  private commandsFor(p: SimProtocol, status: string): Array<Record<string, unknown>> {
-    return Array.from({ length: p.steps }, (_, i) => {
+  /** POST /protocols/{id}/analyses: a new analysis with these values (201), or the newest one when it used the same (200). */
+  private postAnalysis(p: SimProtocol, body: any): { status: number; body: unknown } {
+    const d = body?.data ?? {};
+    const values = d.runTimeParameterValues && typeof d.runTimeParameterValues === 'object' ? (d.runTimeParameterValues as Record<string, unknown>) : undefined;
+    const files = this.fileIdsField(d.runTimeParameterFiles, '/data/runTimeParameterFiles');
+    const last = p.analyses[p.analyses.length - 1];
+    // The robot compares the resolved values (defaults filled in) with those of its last analysis.
+    const resolved = (v?: Record<string, unknown>, f?: Record<string, string>) => JSON.stringify(p.declared.length ? this.parametersFor(p, v, f) : [v ?? {}, f ?? {}]);
+    const same = resolved(values, files) === resolved(last.values, last.files);
+    const summaries = () => p.analyses.map((a) => ({ id: a.id, status: a.status, runTimeParameters: a.parameters }));
+    if (same && d.forceReAnalyze !== true) return { status: 200, body: { data: summaries(), meta: { cursor: 0, totalLength: p.analyses.length } } };
+    const a: SimAnalysis = { id: uuid(), status: 'pending', values, files, errors: [], parameters: this.parametersFor(p, values, files), steps: p.steps };
+    p.analyses.push(a);
+    p.analysis = a;
+    this.completeLater(p, a);
+    return { status: 201, body: { data: summaries(), meta: { cursor: 0, totalLength: p.analyses.length } } };
+  }
+
+  private commandsFor(steps: number, status: string): Array<Record<string, unknown>> {
+    return Array.from({ length: steps }, (_, i) => {
       const t = now();
-      return { id: uuid(), key: `step-${i + 1}`, commandType: 'comment', status, intent: 'protocol', params: { message: `Step ${i + 1} of ${p.steps}` }, createdAt: t, startedAt: t, completedAt: t };
+      return { id: uuid(), key: `step-${i + 1}`, commandType: 'comment', status, intent: 'protocol', params: { message: `Step ${i + 1} of ${steps}` }, createdAt: t, startedAt: t, completedAt: t };
     });
   }
 
-  private newRun(p: SimProtocol | undefined, rtp?: Record<string, unknown>): SimRun {
+  private newRun(p: SimProtocol | undefined, rtp?: Record<string, unknown>, files?: Record<string, string>, offsets: Array<Record<string, unknown>> = []): SimRun {
     const run: SimRun = {
       id: uuid(),
       createdAt: now(),
@@ -584,9 +812,11 @@ export class OpentronsSim {
       actions: [],
       errors: [],
       runTimeParameterValues: rtp,
+      runTimeParameterFiles: files,
+      labwareOffsets: offsets.map((o) => ({ id: uuid(), createdAt: now(), definitionUri: o.definitionUri, location: o.location, vector: o.vector })),
       step: 0,
       epoch: 0,
-      commands: p ? this.commandsFor(p, 'queued') : [],
+      commands: p ? this.commandsFor(this.stepsFor(p, files ?? p.runTimeParameterFiles), 'queued') : [],
     };
     this.runs.set(run.id, run);
     this.allRuns.push(run);
@@ -607,9 +837,25 @@ export class OpentronsSim {
       proto = this.protocols.get(String(data.protocolId));
       if (!proto) throw v8err(404, 'ProtocolNotFound', 'Protocol Not Found', `Protocol ${data.protocolId} not found.`, '4000');
     }
+    const files = this.fileIdsField(data.runTimeParameterFiles, '/data/runTimeParameterFiles');
+    const offsets = data.labwareOffsets ?? [];
+    if (!Array.isArray(offsets) || offsets.some((o: any) => typeof o?.definitionUri !== 'string' || typeof o?.location?.slotName !== 'string' || !['x', 'y', 'z'].every((k) => typeof o?.vector?.[k] === 'number'))) {
+      throw new SimHttpError(422, { errors: [{ id: 'InvalidRequest', title: 'Invalid Request', detail: 'field required', source: { pointer: '/data/labwareOffsets' }, errorCode: '4000' }] });
+    }
+    let missingFileParam: string | undefined;
+    if (proto) {
+      const effectiveFiles = files ?? proto.runTimeParameterFiles;
+      const check = this.parameterCheck(proto, { ...(proto.runTimeParameterValues ?? {}), ...(data.runTimeParameterValues ?? {}) }, effectiveFiles);
+      // A refused value: the 8.1.0 emulator answered 500 UnexpectedError, meta.type ParameterValueError (§2.3).
+      if (check.kind === 'not-ok') {
+        throw new SimHttpError(500, { errors: [{ id: 'UnexpectedError', title: 'Unexpected Internal Error', detail: check.detail, errorCode: '4000', meta: { type: check.errorType, code: '4000', message: check.detail, detail: {}, wrapping: [] } }] });
+      }
+      if (check.kind === 'required') missingFileParam = check.detail;
+    }
     if (cur?.status === 'idle') cur.status = 'stopped';
     for (const r of this.runs.values()) r.current = false;
-    const run = this.newRun(proto, data.runTimeParameterValues);
+    const run = this.newRun(proto, data.runTimeParameterValues, files, offsets);
+    run.missingFileParam = missingFileParam;
     return { status: 201, body: { data: this.runView(run) } };
   }
 
@@ -628,8 +874,8 @@ export class OpentronsSim {
       modules: [],
       labware: [],
       liquids: [],
-      labwareOffsets: [],
-      runTimeParameters: this.rtpView({ ...(p?.runTimeParameterValues ?? {}), ...(r.runTimeParameterValues ?? {}) }),
+      labwareOffsets: r.labwareOffsets,
+      runTimeParameters: p ? this.parametersFor(p, { ...(p.runTimeParameterValues ?? {}), ...(r.runTimeParameterValues ?? {}) }, r.runTimeParameterFiles ?? p.runTimeParameterFiles) : [],
       ...(r.protocolId ? { protocolId: r.protocolId } : {}),
       ...(r.startedAt ? { startedAt: r.startedAt } : {}),
       ...(r.completedAt ? { completedAt: r.completedAt } : {}),
@@ -651,7 +897,12 @@ export class OpentronsSim {
     if (type === 'play') {
       // UNCONFIRMED wording; the 409 on play with the door open follows robot-server's RobotDoorOpenError.
       if (this.doorOpen) throw notAllowed('Front door or top window is currently open.');
-      if (run.status === 'idle') {
+      if (run.status === 'idle' && run.missingFileParam) {
+        run.status = 'running';
+        run.startedAt = now();
+        run.errors.push({ id: uuid(), createdAt: now(), isDefined: true, errorType: 'RuntimeParameterRequiredError', errorCode: '4010', detail: run.missingFileParam, errorInfo: {}, wrappedErrors: [] });
+        this.later(this.o.settleMs, () => this.endRun(run, 'failed'));
+      } else if (run.status === 'idle') {
         run.status = 'running';
         run.startedAt = now();
         this.scheduleRunStep(run);
@@ -748,7 +999,8 @@ export class OpentronsSim {
       if (this.protocols.has(id)) throw v4err(403, 'Resource Exists', `A 'protocol' with id '${id}' already exists`);
       if (this.protocols.size >= 1) throw v4err(403, 'Action Forbidden', 'Upload limit of 1 has been reached. Delete a protocol to make room.');
       const proto = this.makeProtocol(id, [...main, ...support]);
-      proto.analysis = { id: uuid(), status: 'completed', result: proto.analysisError ? 'not-ok' : 'ok' };
+      proto.analysis.status = 'completed';
+      proto.analysis.result = proto.analysisError ? 'not-ok' : 'ok';
       this.protocols.set(id, proto);
       this.uploads.push(proto);
       return { status: 201, body: { data: this.legacyProtocolView(proto), links: links(`/protocols/${id}`) } };
@@ -957,4 +1209,18 @@ export function parseMultipart(contentType: string | undefined, raw: Buffer): { 
     pos = next;
   }
   return { fields, files };
+}
+
+/** Keeps what a request carried, for contract checks of the client's requests. */
+function recordBody(entry: OtRequestLogEntry, raw: Buffer): void {
+  if (!raw.length) return;
+  try {
+    if (/json/i.test(entry.contentType ?? '')) entry.json = JSON.parse(raw.toString('utf8'));
+    else if (/^multipart\/form-data/i.test(entry.contentType ?? '')) {
+      const f = parseMultipart(entry.contentType, raw);
+      entry.form = { fields: f.fields, files: f.files.map((x) => ({ field: x.field, name: x.name })) };
+    }
+  } catch {
+    // an unparsable body is answered (422) by the route; the log keeps no body
+  }
 }

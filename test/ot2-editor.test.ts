@@ -21,7 +21,7 @@ describe('ot2 editor dialogs', { skip: chromiumOrSkip() }, () => {
     await red.deploy([
       { id: 'tab1', type: 'tab', label: 'ot2' },
       { id: 'robot1', type: 'ot2-robot', name: 'bench robot', host: '127.0.0.1', port: 31950, generation: 'auto', timeout: 15 },
-      { id: 'run1', type: 'ot2-run', z: 'tab1', robot: 'robot1', protocol: 'payload', protocolType: 'msg', protocolName: 'filename', protocolNameType: 'msg', supportFiles: '', supportFilesType: 'none', parameters: 'runTimeParameters', parametersType: 'msg', x: 200, y: 100, wires: [[], []] },
+      { id: 'run1', type: 'ot2-run', z: 'tab1', robot: 'robot1', protocol: 'payload', protocolType: 'msg', protocolName: 'filename', protocolNameType: 'msg', supportFiles: '', supportFilesType: 'none', parameters: 'runTimeParameters', parametersType: 'msg', parameterFiles: 'runTimeParameterFiles', parameterFilesType: 'msg', x: 200, y: 100, wires: [[], []] },
     ]);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { chromium } = require('playwright-core');
@@ -40,9 +40,12 @@ describe('ot2 editor dialogs', { skip: chromiumOrSkip() }, () => {
     await page.waitForFunction(() => (globalThis as any).RED?.nodes?.node('run1'), null, { timeout: 30_000 });
     await page.evaluate(() => (globalThis as any).RED.editor.edit((globalThis as any).RED.nodes.node('run1')));
     await page.waitForSelector('#node-input-protocol', { state: 'attached', timeout: 15_000 });
-    await page.waitForFunction(() => document.querySelectorAll('.red-ui-typedInput-container').length >= 4, null, { timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelectorAll('.red-ui-typedInput-container').length >= 6, null, { timeout: 15_000 });
     const labels = await page.$$eval('.red-ui-editor label span[data-i18n]', (ls: HTMLElement[]) => ls.map((l) => l.textContent));
     assert.ok(labels.includes('Support files') && labels.includes('On stop/redeploy'), labels.join(' | '));
+    assert.ok(labels.includes('CSV files') && labels.includes('Labware offsets'), labels.join(' | '));
+    // a node saved before these settings existed still reads msg.labwareOffsets
+    assert.equal(await page.evaluate(() => (globalThis as any).$('#node-input-offsets').typedInput('type')), 'msg');
     const supportType = await page.evaluate(() => (globalThis as any).$('#node-input-supportFiles').typedInput('type'));
     assert.equal(supportType, 'none');
     await page.evaluate(() => {
@@ -50,13 +53,15 @@ describe('ot2 editor dialogs', { skip: chromiumOrSkip() }, () => {
       $('#node-input-protocol').typedInput('type', 'str');
       $('#node-input-protocol').typedInput('value', '/data/protocols/normalise.py');
       $('#node-input-onClose').val('stop');
+      $('#node-input-parameterFiles').typedInput('value', 'plateFiles');
+      $('#node-input-recentOffsets').prop('checked', true);
     });
     await page.click('#node-dialog-ok');
     const saved = await page.evaluate(() => {
       const n = (globalThis as any).RED.nodes.node('run1');
-      return { protocol: n.protocol, protocolType: n.protocolType, onClose: n.onClose, supportFilesType: n.supportFilesType };
+      return { protocol: n.protocol, protocolType: n.protocolType, onClose: n.onClose, supportFilesType: n.supportFilesType, parameterFiles: n.parameterFiles, recentOffsets: n.recentOffsets };
     });
-    assert.deepEqual(saved, { protocol: '/data/protocols/normalise.py', protocolType: 'str', onClose: 'stop', supportFilesType: 'none' });
+    assert.deepEqual(saved, { protocol: '/data/protocols/normalise.py', protocolType: 'str', onClose: 'stop', supportFilesType: 'none', parameterFiles: 'plateFiles', recentOffsets: true });
     // the config node's dialog
     await page.evaluate(() => (globalThis as any).RED.editor.editConfig('', 'ot2-robot', 'robot1'));
     await page.waitForSelector('#node-config-input-generation', { timeout: 15_000 });

@@ -20,6 +20,7 @@ function modules(): unknown[] {
     core('common/20-inject.js'),
     core('common/25-catch.js'),
     core('common/90-comment.js'),
+    core('function/15-change.js'),
     pack('benchling-tenant'),
     pack('benchling-generate-input'),
     pack('ot2-robot'),
@@ -83,9 +84,8 @@ describe('OT-2 examples', () => {
     });
   }
 
-  test('example 21: Benchling generates the input CSV, the OT-2 runs the protocol with it', async () => {
-    const proto = path.join(dir, 'uses_worklist.py');
-    fs.writeFileSync(proto, '# sim-steps: 3\n');
+  test('example 21: Benchling generates the plate map, the shipped protocol runs with it as its CSV runtime parameter', async () => {
+    const proto = path.join(EXAMPLES, 'files', 'plate-prep.py');
     const inputs = path.join(dir, 'robot-inputs');
     fs.mkdirSync(inputs, { recursive: true });
     Object.assign(process.env, {
@@ -105,11 +105,18 @@ describe('OT-2 examples', () => {
     const msg = await Promise.race([finished, error]);
     assert.equal(msg.payload.outcome, 'succeeded');
     const upload = lab.ot2.runs.uploads.find((u) => u.id === msg.payload.protocolId)!;
-    assert.equal(upload.files.length, 2);
-    assert.equal(upload.files[0].name, 'uses_worklist.py');
-    assert.equal(upload.files[1].role, 'data');
+    assert.deepEqual(upload.files.map((f) => f.name), ['plate-prep.py'], 'only the protocol: no per-plate protocol edit, no bundled data');
+    assert.deepEqual(upload.declared.map((d) => [d.variableName, d.kind]), [['plate_map', 'csv_file'], ['mix_reps', 'int']]);
+    const run = lab.ot2.runs.allRuns.find((r) => r.id === msg.payload.runId)!;
+    const fileId = run.runTimeParameterFiles?.plate_map;
+    assert.ok(fileId, 'the run names the data file for plate_map');
+    assert.deepEqual(run.runTimeParameterValues, { mix_reps: 1 });
+    const stored = lab.ot2.runs.dataFilesEver.find((f) => f.id === fileId)!;
     const files = (fs.readdirSync(inputs, { recursive: true }) as string[]).map((f) => path.join(inputs, f)).filter((f) => fs.statSync(f).isFile());
-    const downloaded = files.map((f) => fs.readFileSync(f));
-    assert.ok(downloaded.some((b) => b.equals(upload.files[1].data)), 'the robot got the file Benchling generated, byte for byte');
+    assert.ok(files.map((f) => fs.readFileSync(f)).some((b) => b.equals(stored.data)), 'the robot got the file Benchling generated, byte for byte');
+    // The simulator runs one step per plate-map row: the protocol read the file.
+    const rows = stored.data.toString('utf8').trim().split('\n').length - 1;
+    assert.equal(run.commands.length, rows);
+    assert.deepEqual(msg.payload.parameterFiles.map((p: { parameter: string; id: string }) => [p.parameter, p.id]), [['plate_map', fileId]]);
   });
 });

@@ -65,7 +65,7 @@ describe('OT-2 messages', () => {
     const de = translator(runtimeIn('de'), 'ot2-run');
     assert.equal(de.error(doorError('')).message, 'die Tür des Roboters ist offen; schließen Sie die Tür (und das obere Fenster) und senden Sie die Nachricht erneut');
     assert.equal(de('status.offline'), 'Roboter nicht erreichbar, neuer Versuch');
-    assert.equal(de('status.withStepNumber', { status: de('status.running'), number: 2, count: 4, step: 'comment: Step 2 of 4' }), 'läuft: Schritt 2/4 comment: Step 2 of 4');
+    assert.equal(de('status.withStepNumber', { status: de('status.running'), number: 2, count: 4, step: 'comment: Step 2 of 4' }), 'läuft: Schritt 2 von 4 (comment: Step 2 of 4)');
     const ja = translator(runtimeIn('ja'), 'ot2-run');
     assert.equal((ja.error(busyError('')) as LabError).code, 'TASK_FAILED');
     assert.match(ja.error(busyError('')).message, /^ロボットは別のランを実行中です/);

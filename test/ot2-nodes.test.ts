@@ -15,11 +15,20 @@ import { helper, loadFlow, nextMessage, tempDir, unload, delay } from './support
 type Gen = 'runs' | 'sessions';
 const GENS: Gen[] = ['runs', 'sessions'];
 
-function protocolText(opts: { steps?: number; marker?: string } = {}): string {
+/** An add_parameters body declaring reps (int 1–8), volume (float 1–100), dry_run (bool), mode (str: fast|slow). */
+const PARAMS = [
+  'parameters.add_int(variable_name="reps", display_name="Repeats", default=2, minimum=1, maximum=8)',
+  'parameters.add_float(variable_name="volume", display_name="Volume", default=10.0, minimum=1.0, maximum=100.0)',
+  'parameters.add_bool(variable_name="dry_run", display_name="Dry run", default=False)',
+  'parameters.add_str(variable_name="mode", display_name="Mode", default="fast", choices=[{"display_name": "Fast", "value": "fast"}, {"display_name": "Slow", "value": "slow"}])',
+];
+
+function protocolText(opts: { steps?: number | 'csv'; marker?: string; parameters?: string[]; name?: string } = {}): string {
   return (
-    "metadata = {'protocolName': 'labwire test', 'apiLevel': '2.13'}\n" +
+    `metadata = {'protocolName': '${opts.name ?? 'labwire test'}', 'apiLevel': '${opts.parameters ? '2.20' : '2.13'}'}\n` +
     `# sim-steps: ${opts.steps ?? 4}\n` +
     (opts.marker ? `# ${opts.marker}\n` : '') +
+    (opts.parameters ? `def add_parameters(parameters):\n${opts.parameters.map((p) => `    ${p}\n`).join('')}\n` : '') +
     'def run(protocol):\n    protocol.comment("hello")\n'
   );
 }
@@ -133,7 +142,12 @@ describe('ot2-run in Node-RED', () => {
       assert.ok(msg.payload.durationMs >= 100, `duration ${msg.payload.durationMs}`);
       assert.deepEqual(msg.payload.errors, []);
       const st = statuses(h);
-      assert.ok(st.some((t: string) => /^running: .*Step \d of 4/.test(t)), st.join(' | '));
+      assert.ok(st.some((t: string) => /^running: .*Step \d/.test(t)), st.join(' | '));
+      // "step N of M": M is the analysis's command count (4), not the robot's commands so far.
+      if (g === 'runs') {
+        const counted = st.filter((t: string) => /^running: step \d+ of \d+/.test(t));
+        assert.ok(counted.length && counted.every((t: string) => / of 4\b/.test(t)), st.join(' | '));
+      }
       assert.ok(st.includes('uploading'));
       nothingLeft(g);
     });
@@ -245,6 +259,11 @@ describe('ot2-run in Node-RED', () => {
       assert.equal(msg.payload.outcome, 'succeeded');
       const starts = g === 'runs' ? sim(g).allRuns.at(-1)!.actions.filter((a) => a.actionType === 'play').length : sim(g).allSessions.at(-1)!.startRuns;
       assert.equal(starts, 1, 'not started again');
+      // after the restart, M of "step N of M" still comes from the analysis (12 steps)
+      if (g === 'runs') {
+        const counted = statuses(h).filter((t: string) => /^running: step \d+ of \d+/.test(t));
+        assert.ok(counted.every((t: string) => / of 12\b/.test(t)), counted.join(' | '));
+      }
       nothingLeft(g);
     });
 
@@ -365,7 +384,7 @@ describe('ot2-run in Node-RED', () => {
     fs.writeFileSync(csvPath, csvBytes);
     const labware = Buffer.from(JSON.stringify({ parameters: { loadName: 'custom_96' }, metadata: { displayName: 'Custom' } }));
     const params = { reps: 3, volume: 42.5, dry_run: true, mode: 'fast' };
-    const protoBuf = Buffer.from(protocolText());
+    const protoBuf = Buffer.from(protocolText({ parameters: PARAMS }));
     h.getNode('run').receive({ payload: protoBuf, filename: 'from-buffer.py', supportFiles: [csvPath, { name: 'custom_96.json', data: labware }], runTimeParameters: params });
     const msg = await out;
     assert.equal(msg.payload.outcome, 'succeeded');
@@ -374,7 +393,9 @@ describe('ot2-run in Node-RED', () => {
     assert.ok(up.files[0].data.equals(protoBuf));
     assert.ok(up.files[1].data.equals(csvBytes), 'CSV bytes identical');
     assert.ok(up.files[2].data.equals(labware));
-    assert.deepEqual(up.runTimeParameterValues, params, 'analysis got the parameters');
+    const analysed = up.analyses[up.analyses.length - 1];
+    assert.deepEqual(analysed.values, params, 'the analysis before the run got the parameters');
+    assert.equal(analysed.result, 'ok');
     const run = sim('runs').allRuns.find((r) => r.id === msg.payload.runId)!;
     assert.deepEqual(run.runTimeParameterValues, params, 'run got the parameters as an object');
   });

@@ -73,6 +73,9 @@ describe('the whole lab loop, out of the box', () => {
     const upload = lab.sim.ot2.runs.uploads.at(-1)!;
     const names = upload.files.map((f) => f.name);
     assert.ok(names.includes('plate-prep.py'), `the protocol was uploaded (${names})`);
-    assert.ok(names.some((f) => f.endsWith('.csv')), `the generated input CSV went with it (${names})`);
+    // The generated plate map is the protocol's CSV runtime parameter (POST /dataFiles), not a bundled file.
+    const fileId = run.runTimeParameterFiles?.plate_map;
+    assert.ok(fileId, 'the run names the data file for plate_map');
+    assert.ok(lab.sim.ot2.runs.dataFilesEver.find((f) => f.id === fileId)?.name.endsWith('.csv'), 'the generated input CSV is the data file');
   });
 });

@@ -13,6 +13,8 @@ import { multipartBody, type FormPart, type ResolvedFile } from './multipart';
 import type {
   AdvancedSetting,
   Analysis,
+  DataFile,
+  LabwareOffsetCreate,
   CommandPage,
   Generation,
   GenerationSetting,
@@ -96,6 +98,7 @@ export class OpentronsClient {
   readonly baseUrl: string;
   private generationSetting: GenerationSetting;
   private detected?: Generation;
+  private version?: string;
 
   constructor(readonly opts: OpentronsClientOptions) {
     this.baseUrl = robotBaseUrl(opts.host, opts.port);
@@ -134,6 +137,7 @@ export class OpentronsClient {
     const h = await this.health(o);
     // robot_model exists from 5.0.0 on (reference §0.2): a development build reporting
     // api_version "0.0.0-dev" is a runs-API robot too.
+    this.version = String(h.api_version ?? '');
     if (typeof h.robot_model === 'string' && h.robot_model) return (this.detected = 'runs');
     const major = Number(/^\s*(\d+)/.exec(String(h.api_version ?? ''))?.[1]);
     if (!Number.isFinite(major)) {
@@ -143,7 +147,41 @@ export class OpentronsClient {
     return this.detected;
   }
 
+  /** The robot software version (`GET /health` api_version), read once per client. */
+  async apiVersion(o: Opts = {}): Promise<string> {
+    if (this.version === undefined) this.version = String((await this.health(o)).api_version ?? '');
+    return this.version;
+  }
+
   // ---- runs API (5.x – 8.x) ------------------------------------------------------------------
+
+  /**
+   * `POST /dataFiles` (8.0+, multipart `file`): a CSV for a CSV runtime parameter. The robot answers
+   * 200 with the id of a file it already holds with the same content, 201 for a new one (§2.9).
+   */
+  async uploadDataFile(file: ResolvedFile, o: Opts = {}): Promise<{ dataFile: DataFile; reused: boolean }> {
+    const res = await this.http.request<{ data: DataFile }>({ method: 'POST', path: '/dataFiles', body: multipartBody([{ field: 'file', file }]), idempotent: true, timeoutMs: 120_000, ...o });
+    requireField(res.data?.data, 'Opentrons POST /dataFiles', 'id');
+    return { dataFile: res.data.data, reused: res.status === 200 };
+  }
+
+  /** Not in 8.1.0 (405 there): only sent to newer robot software (see the runner). */
+  async deleteDataFile(id: string, o: Opts = {}): Promise<void> {
+    await this.req({ method: 'DELETE', path: `/dataFiles/${enc(id)}`, ...o });
+  }
+
+  /**
+   * `POST /protocols/{id}/analyses` (7.3+): analyse again with these runtime parameter values and
+   * files. `created` false (200): the robot found its last analysis used the same values (e.g.
+   * values equal to the defaults) and started none — that analysis stands.
+   */
+  async requestAnalysis(protocolId: string, body: { runTimeParameterValues?: Record<string, unknown>; runTimeParameterFiles?: Record<string, string> }, o: Opts = {}): Promise<{ created: boolean }> {
+    const data: Record<string, unknown> = {};
+    if (body.runTimeParameterValues && Object.keys(body.runTimeParameterValues).length) data.runTimeParameterValues = body.runTimeParameterValues;
+    if (body.runTimeParameterFiles && Object.keys(body.runTimeParameterFiles).length) data.runTimeParameterFiles = body.runTimeParameterFiles;
+    const res = await this.http.request({ method: 'POST', path: `/protocols/${enc(protocolId)}/analyses`, json: { data }, idempotent: true, ...o });
+    return { created: res.status !== 200 };
+  }
 
   async uploadProtocol(files: ResolvedFile[], extra: { runTimeParameterValues?: Record<string, unknown>; key?: string } & Opts = {}): Promise<{ protocol: Protocol; reused: boolean }> {
     const parts: FormPart[] = files.map((file) => ({ field: 'files', file }));
@@ -178,9 +216,15 @@ export class OpentronsClient {
     return (await this.req<{ data: Run[] }>({ method: 'GET', path: '/runs', query: { pageLength: o.pageLength }, signal: o.signal, onWait: o.onWait })).data ?? [];
   }
 
-  async createRun(body: { protocolId: string; runTimeParameterValues?: Record<string, unknown> }, o: Opts = {}): Promise<Run> {
+  async createRun(
+    body: { protocolId: string; runTimeParameterValues?: Record<string, unknown>; runTimeParameterFiles?: Record<string, string>; labwareOffsets?: LabwareOffsetCreate[] },
+    o: Opts = {},
+  ): Promise<Run> {
     const data: Record<string, unknown> = { protocolId: body.protocolId };
     if (body.runTimeParameterValues && Object.keys(body.runTimeParameterValues).length) data.runTimeParameterValues = body.runTimeParameterValues;
+    // A real JSON object here, unlike the string form field on POST /protocols (§2.3).
+    if (body.runTimeParameterFiles && Object.keys(body.runTimeParameterFiles).length) data.runTimeParameterFiles = body.runTimeParameterFiles;
+    if (body.labwareOffsets?.length) data.labwareOffsets = body.labwareOffsets;
     const run = (await this.req<{ data: Run }>({ method: 'POST', path: '/runs', json: { data }, ...o }))?.data;
     requireField(run, 'Opentrons POST /runs', 'id');
     return run;

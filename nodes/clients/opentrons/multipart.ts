@@ -24,11 +24,12 @@ export interface ResolvedFile {
 
 export type FormPart = { field: string; value: string } | { field: string; file: ResolvedFile };
 
-/** Which file of a run is being checked, for the message: the protocol, or support file `n` (1-based). */
-export type FileRole = { file: 'protocol' } | { file: 'support'; n: number };
+/** Which file of a run is being checked, for the message: the protocol, support file `n` (1-based), or a CSV parameter's file. */
+export type FileRole = { file: 'protocol' } | { file: 'support'; n: number } | { file: 'parameter'; param: string };
 
 /** The message id for a problem with the file, by its role (`ot2.protocolFile.*` / `ot2.supportFile.*`). */
 function fileProblem(role: FileRole, problem: 'notBuffer' | 'noPath' | 'notFound' | 'notAFile' | 'nameNeeded' | 'badName', vars: MessageVars = {}): LabError {
+  if (role.file === 'parameter') return badInput(`ot2.parameterFile.${problem}` as const, { ...vars, param: role.param });
   return role.file === 'protocol' ? badInput(`ot2.protocolFile.${problem}` as const, vars) : badInput(`ot2.supportFile.${problem}` as const, { ...vars, n: role.n });
 }
 

@@ -12,164 +12,43 @@
  */
 import * as crypto from 'crypto';
 import * as path from 'path';
-import type { OnWait } from '../../lib/http/client';
 import { LabError, isCancelled } from '../../lib/http/errors';
-import { errorText, type MessageKey, type MessageVars } from '../../lib/messages';
+import { errorText, type MessageKey } from '../../lib/messages';
 import { isTransient, pollUntil } from '../../lib/poll';
 import { sleep } from '../../lib/timing';
 import { apiErrorDetail, apiErrorId, OpentronsClient } from './client';
-import { resolveFile, type FileSource, type ResolvedFile } from './multipart';
-import { TERMINAL_RUN_STATUSES, type ErrorOccurrence, type Generation, type Run, type Session, type SessionEvent } from './types';
+import { resolveFile, type ResolvedFile } from './multipart';
+import { offsetsOfRecentRun } from './offsets';
+import { checkParameterFiles, checkParameterValues, softwareVersion } from './parameters';
+import { TERMINAL_RUN_STATUSES, type Analysis, type Generation, type LabwareOffsetCreate, type Protocol, type Run, type Session } from './types';
+import {
+  busyError,
+  doorError,
+  fail,
+  flagOffError,
+  ignore404,
+  ms,
+  PROTOCOL_EXT,
+  robotErrors,
+  RUNS_DATA_EXT,
+  runsPhase,
+  SESSION_FLAG,
+  sessionErrors,
+  sessionPhase,
+  sessionStep,
+  timeLimit,
+  warning,
+  type Outcome,
+  type Progress,
+  type RobotError,
+  type RunnerOptions,
+  type RunOutcome,
+  type RunRecord,
+  type RunRequest,
+  type RunWarning,
+} from './run-state';
 
-export type Phase =
-  | 'checking'
-  | 'uploading'
-  | 'analyzing'
-  | 'loading'
-  | 'starting'
-  | 'running'
-  | 'paused'
-  | 'door-open'
-  | 'stopping'
-  | 'finishing'
-  | 'needs-attention'
-  | 'offline'
-  | 'cleaning-up';
-
-export interface Progress {
-  phase: Phase;
-  /** The robot's own state word (`running`, `blocked-by-open-door`, `loaded`…), when known. */
-  state?: string;
-  /** The current step in the robot's own words (command type and message), where the robot tells it. */
-  step?: string;
-  /** Runs API: the current step's number (1-based) and the number of steps, where the robot tells them. */
-  stepNumber?: number;
-  stepCount?: number;
-}
-
-/** What must survive a restart to find the run again (kept in the node's journal). */
-export interface RunRecord {
-  generation: Generation;
-  baseUrl: string;
-  protocolId?: string;
-  /**
-   * Set before the upload, so that a crash while it is in flight can still find the protocol:
-   * runs API — the `key` the protocol is uploaded with; 4.x — the protocol id (the file stem).
-   */
-  pendingProtocol?: string;
-  runId?: string;
-  started: boolean;
-  startedAtMs?: number;
-  keep: boolean;
-  createdAt: string;
-}
-
-export interface RobotError {
-  type: string;
-  detail: string;
-  code?: string;
-  line?: number;
-}
-
-/** A warning as a message id (`lab-messages.errors.<key>`) and its values; `reason` is the error behind it. */
-export interface RunWarning {
-  key: MessageKey;
-  vars: MessageVars;
-}
-
-export type Outcome = 'succeeded' | 'failed' | 'stopped' | 'not-loaded';
-
-export interface RunOutcome {
-  outcome: Outcome;
-  /** The robot's final state word (`succeeded`, `finished`, `failed`, `error`, `stopped`…). */
-  state: string;
-  generation: Generation;
-  protocolId?: string;
-  runId?: string;
-  /** From the start being accepted to the end being seen, ms. */
-  durationMs: number;
-  startedAt?: string;
-  completedAt?: string;
-  errors: RobotError[];
-  /** Protocol and run left on the robot (keep) or deleted. */
-  kept: boolean;
-  /** Cleanup steps that did not work (the run still ended as stated), in English. */
-  warnings: string[];
-  /** The same warnings as message ids and values, for a node to tell in its own language. */
-  warningMessages: RunWarning[];
-  /** Date.now() when the end was seen (for latency figures). */
-  seenAtMs: number;
-}
-
-export interface RunRequest {
-  protocol: FileSource;
-  supportFiles?: FileSource[];
-  /** Runs API only (robot software 7.3+). */
-  runTimeParameterValues?: Record<string, unknown>;
-  /** Leave the protocol and the run/session on the robot. */
-  keep?: boolean;
-}
-
-export interface RunnerOptions {
-  pollIntervalMs?: number;
-  /** Analysis / loading must finish within this, ms. */
-  loadTimeoutMs?: number;
-  /** The whole run must end within this, ms (0 = no limit). */
-  runTimeoutMs?: number;
-  /** Give up when the robot stays unreachable this long, ms (0 = never). */
-  offlineTimeoutMs?: number;
-  /** 4.x: delete a protocol already on the robot (only one may exist) when no session runs it. */
-  replaceExisting?: boolean;
-  /** Runs API: read the current command on every poll while running (one more request per poll). */
-  readSteps?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: Progress) => void;
-  /** Called whenever the durable record changes; null when there is nothing left to recover. */
-  onRecord?: (r: RunRecord | null) => void;
-  onWait?: OnWait;
-}
-
-const SESSION_FLAG = 'enableHttpProtocolSessions';
-const RUNS_DATA_EXT = new Set(['.csv', '.txt']);
-const PROTOCOL_EXT = new Set(['.py', '.json']);
-
-function fail(key: MessageKey, vars: MessageVars = {}, extra: { status?: number; apiError?: Record<string, unknown> } = {}): LabError {
-  return new LabError('TASK_FAILED', key, vars, extra);
-}
-
-export function flagOffError(): LabError {
-  return fail('ot2.flagOff', { flag: SESSION_FLAG }, { status: 403 });
-}
-
-/** A poll that gave up at its time limit is told with the run's own words for what it waited for. */
-async function timeLimit<T>(poll: Promise<T>, key: MessageKey, vars: MessageVars = {}): Promise<T> {
-  try {
-    return await poll;
-  } catch (err) {
-    if (err instanceof LabError && err.code === 'TIMEOUT' && err.key === 'poll.notFinished') {
-      throw new LabError('TIMEOUT', key, { ...vars, seconds: err.vars.seconds }, { cause: err });
-    }
-    throw err;
-  }
-}
-
-/** A warning for the outcome: English text (for msg.payload) and its message id (for the node). */
-function warning(key: MessageKey, vars: MessageVars, cause?: unknown): RunWarning {
-  return { key, vars: { ...vars, reason: cause instanceof Error ? cause : String(cause ?? '') } };
-}
-
-function ms(a?: string, b?: string): number | undefined {
-  const x = a ? Date.parse(a) : NaN;
-  const y = b ? Date.parse(b) : NaN;
-  return Number.isFinite(x) && Number.isFinite(y) ? Math.max(0, y - x) : undefined;
-}
-
-export function robotErrors(list: ErrorOccurrence[] | undefined): RobotError[] {
-  return (list ?? []).map((e) => {
-    const line = /\[line (\d+)\]/.exec(e.detail ?? '')?.[1];
-    return { type: e.errorType ?? 'Error', detail: e.detail ?? '', code: e.errorCode, line: line ? Number(line) : undefined };
-  });
-}
+export * from './run-state';
 
 export class ProtocolRunner {
   private record: RunRecord | null = null;
@@ -220,8 +99,25 @@ export class ProtocolRunner {
     if (!PROTOCOL_EXT.has(path.extname(protocol.name).toLowerCase())) {
       throw new LabError('BAD_INPUT', 'ot2.protocolExtension', { name: protocol.name });
     }
+    const paramFiles: Array<[string, ResolvedFile]> = [];
+    for (const [param, src] of Object.entries(req.runTimeParameterFiles ?? {})) {
+      const f = await resolveFile(src, { file: 'parameter', param });
+      // POST /dataFiles takes only .csv names (422 otherwise, §2.9): said here, before the robot is touched.
+      if (path.extname(f.name).toLowerCase() !== '.csv') throw new LabError('BAD_INPUT', 'ot2.runParams.notCsv', { param, name: f.name });
+      paramFiles.push([param, f]);
+    }
     const generation = await this.client.generation(this.rq);
     this.generationUsed = generation;
+    if (generation === 'sessions') {
+      if (paramFiles.length) throw new LabError('BAD_INPUT', 'ot2.runParams.filesNeed8Sessions');
+      if (req.labwareOffsets?.length || req.offsetsFromRecentRun) throw new LabError('BAD_INPUT', 'ot2.runParams.offsetsNeed5');
+    } else if (paramFiles.length) {
+      const version = await this.client.apiVersion(this.rq);
+      const v = softwareVersion(version);
+      // A development build ("0.0.0-dev") is let through: the robot answers for itself.
+      if (v && v[0] < 8) throw new LabError('BAD_INPUT', 'ot2.runParams.filesNeed8', { version });
+    }
+    this.paramFiles = paramFiles;
     const pendingProtocol = generation === 'runs' ? `labwire-${crypto.randomUUID()}` : protocol.name.replace(/\.[^.]*$/, '');
     this.setRecord({ generation, baseUrl: this.client.baseUrl, started: false, keep: !!req.keep, createdAt: new Date().toISOString(), pendingProtocol });
     try {
@@ -321,6 +217,11 @@ export class ProtocolRunner {
   }
 
   private stopSent = false;
+  private paramFiles: Array<[string, ResolvedFile]> = [];
+  /** Steps of the run, from the analysis's command count (for "step N of M"). */
+  private stepTotal?: number;
+  private extras: Pick<RunOutcome, 'parameterFiles' | 'labwareOffsets' | 'labwareOffsetsFromRun'> = {};
+  private extraWarnings: RunWarning[] = [];
 
   private async sendStop(g: Generation, runId: string, signal?: AbortSignal): Promise<void> {
     try {
@@ -362,23 +263,28 @@ export class ProtocolRunner {
     }
     await this.ensureRobotFree();
     this.progress({ phase: 'uploading' });
-    const { protocol: p } = await this.client.uploadProtocol([protocol, ...support], { runTimeParameterValues: req.runTimeParameterValues, key: this.record?.pendingProtocol, ...this.rq });
+    const fileIds = await this.uploadParameterFiles();
+    const values = req.runTimeParameterValues && Object.keys(req.runTimeParameterValues).length ? req.runTimeParameterValues : undefined;
+    const checked = !!(values || fileIds);
+    // With values or files, the first analysis runs on the defaults: it tells which parameters the
+    // protocol declares (type, min, max, choices), so that a bad value is refused here, naming the
+    // parameter and the rule, before the robot is asked to analyse or run with it.
+    const { protocol: p } = await this.client.uploadProtocol([protocol, ...support], { key: this.record?.pendingProtocol, ...this.rq });
     this.setRecord({ protocolId: p.id });
 
-    // Wait for the analysis: a protocol that does not analyse never touches the robot.
     this.progress({ phase: 'analyzing' });
-    const analysis = await timeLimit(
-      pollUntil(
-        async () => {
-          const list = await this.client.listAnalyses(p.id, this.rq);
-          return list[list.length - 1];
-        },
-        (a) => !!a && a.status === 'completed',
-        { intervalMs: Math.min(this.o.pollIntervalMs, 500), maxIntervalMs: this.o.pollIntervalMs, factor: 1.5, timeoutMs: this.o.loadTimeoutMs, signal: this.o.signal, what: protocol.name },
-      ),
-      'ot2.analysisTimeout',
-      { protocol: protocol.name },
-    );
+    let analysis = await this.waitForAnalysis(p.id, protocol.name, 0);
+    if (checked && analysis.result !== 'not-ok') {
+      const declared = analysis.runTimeParameters ?? [];
+      checkParameterFiles(declared, Object.keys(fileIds ?? {}));
+      checkParameterValues(declared, values ?? {});
+      const seen = (await this.client.listAnalyses(p.id, this.rq)).length;
+      const { created } = await this.client.requestAnalysis(p.id, { runTimeParameterValues: values, runTimeParameterFiles: fileIds }, this.rq);
+      if (created) analysis = await this.waitForAnalysis(p.id, protocol.name, seen);
+    } else if (analysis.result === 'parameter-value-required') {
+      const csv = (analysis.runTimeParameters ?? []).filter((x) => x.type === 'csv_file');
+      if (csv.length) checkParameterFiles(analysis.runTimeParameters ?? [], []);
+    }
     if (analysis.result !== 'ok') {
       const errors = robotErrors(analysis.errors);
       if (analysis.result === 'parameter-value-required') errors.push({ type: 'ParameterValueRequired', detail: errorText('ot2.parameterValueRequired') });
@@ -386,11 +292,14 @@ export class ProtocolRunner {
       this.setRecord(null);
       return this.outcome('not-loaded', 'analysis-failed', { errors, warnings });
     }
+    if (Array.isArray(analysis.commands)) this.stepTotal = analysis.commands.length;
     if (this.cancelRequested) return this.cancelledBeforeStart('runs', undefined, p.id, req.keep);
 
+    const offsets = [...(await this.recentOffsets(req, p)), ...(req.labwareOffsets ?? [])];
+    if (offsets.length) this.extras.labwareOffsets = offsets;
     let run: Run;
     try {
-      run = await this.client.createRun({ protocolId: p.id, runTimeParameterValues: req.runTimeParameterValues }, this.rq);
+      run = await this.client.createRun({ protocolId: p.id, runTimeParameterValues: values, runTimeParameterFiles: fileIds, labwareOffsets: offsets }, this.rq);
     } catch (err) {
       if (err instanceof LabError && err.status === 409) throw busyError(apiErrorDetail(err));
       throw err;
@@ -401,6 +310,50 @@ export class ProtocolRunner {
     this.progress({ phase: 'starting', state: run.status });
     await this.startRunsSafely(run.id);
     return this.followRuns(run.id, p.id, !!req.keep);
+  }
+
+  /** The newest analysis, once there are more than `after` and it has completed. */
+  private waitForAnalysis(protocolId: string, name: string, after: number): Promise<Analysis> {
+    return timeLimit(
+      pollUntil(
+        async () => {
+          const list = await this.client.listAnalyses(protocolId, this.rq);
+          return list.length > after ? list[list.length - 1] : undefined;
+        },
+        (a): a is Analysis => !!a && a.status === 'completed',
+        { intervalMs: Math.min(this.o.pollIntervalMs, 500), maxIntervalMs: this.o.pollIntervalMs, factor: 1.5, timeoutMs: this.o.loadTimeoutMs, signal: this.o.signal, what: name },
+      ),
+      'ot2.analysisTimeout',
+      { protocol: name },
+    ) as Promise<Analysis>;
+  }
+
+  /** POST /dataFiles for each CSV parameter; the ids by parameter. Files the robot already held are reused, never deleted. */
+  private async uploadParameterFiles(): Promise<Record<string, string> | undefined> {
+    if (!this.paramFiles.length) return undefined;
+    const ids: Record<string, string> = {};
+    const list: NonNullable<RunOutcome['parameterFiles']> = [];
+    for (const [param, file] of this.paramFiles) {
+      const { dataFile, reused } = await this.client.uploadDataFile(file, this.rq);
+      ids[param] = dataFile.id;
+      list.push({ parameter: param, id: dataFile.id, name: dataFile.name, reused });
+      if (!reused) this.setRecord({ dataFileIds: [...(this.record?.dataFileIds ?? []), dataFile.id] });
+    }
+    this.extras.parameterFiles = list;
+    return ids;
+  }
+
+  /** The offsets of the most recent run of this protocol (offsetsFromRecentRun), or none with a warning. */
+  private async recentOffsets(req: RunRequest, p: Protocol): Promise<LabwareOffsetCreate[]> {
+    if (!req.offsetsFromRecentRun) return [];
+    const found = await offsetsOfRecentRun(this.client, p, this.rq);
+    if (!found) {
+      const name = typeof p.metadata?.protocolName === 'string' ? (p.metadata.protocolName as string) : (p.files?.find((f) => f.role === 'main')?.name ?? p.id);
+      this.extraWarnings.push(warning('ot2.runParams.noRecentOffsets', { protocol: name }));
+      return [];
+    }
+    this.extras.labwareOffsetsFromRun = found.runId;
+    return found.offsets;
   }
 
   private async ensureRobotFree(): Promise<void> {
@@ -446,6 +399,12 @@ export class ProtocolRunner {
   }
 
   private async followRuns(runId: string, protocolId: string | undefined, keep: boolean): Promise<RunOutcome> {
+    if (this.stepTotal === undefined && protocolId && this.o.readSteps) {
+      // Reattached after a restart: M for "step N of M" comes from the protocol's newest analysis.
+      const list = await this.client.listAnalyses(protocolId, this.rq).catch(() => []);
+      const commands = list[list.length - 1]?.commands;
+      if (Array.isArray(commands)) this.stepTotal = commands.length;
+    }
     let lastStep: Pick<Progress, 'step' | 'stepNumber' | 'stepCount'> = {};
     const final = await this.follow<Run>(
       () => this.client.getRun(runId, this.rq),
@@ -463,7 +422,8 @@ export class ProtocolRunner {
           if (cmd) {
             const idx = page?.links?.current?.meta?.index;
             const msg = typeof cmd.params?.message === 'string' ? `: ${cmd.params.message}` : '';
-            lastStep = { step: `${cmd.commandType}${msg}`, ...(idx !== undefined ? { stepNumber: idx + 1, stepCount: page!.meta.totalLength } : {}) };
+            // M is the analysis's command count; the robot's totalLength counts only the commands so far.
+            lastStep = { step: `${cmd.commandType}${msg}`, ...(idx !== undefined ? { stepNumber: idx + 1, stepCount: this.stepTotal ?? page!.meta.totalLength } : {}) };
           }
         }
         this.progress({ phase: runsPhase(run.status), state: run.status, ...(run.status === 'running' ? lastStep : {}) });
@@ -697,6 +657,28 @@ export class ProtocolRunner {
         }
       }
     }
+    warnings.push(...(await this.deleteDataFiles(o)));
+    return warnings;
+  }
+
+  /**
+   * The data files this run uploaded. Robot software 8.1 has no DELETE for them (405, §2.9; the
+   * robot itself drops the oldest beyond 50): they are deleted only on newer software, where the
+   * route exists (UNCONFIRMED from which version: sent only above 8.1, and a 404/405 is accepted).
+   */
+  private async deleteDataFiles(o: { signal?: AbortSignal }): Promise<RunWarning[]> {
+    const ids = this.record?.dataFileIds ?? [];
+    if (!ids.length) return [];
+    const v = softwareVersion(await this.client.apiVersion(o).catch(() => ''));
+    if (!v || v[0] < 8 || (v[0] === 8 && v[1] <= 1)) return [];
+    const warnings: RunWarning[] = [];
+    for (const fileId of ids) {
+      try {
+        await this.client.deleteDataFile(fileId, o);
+      } catch (err) {
+        if (!(err instanceof LabError && (err.status === 404 || err.status === 405))) warnings.push(warning('ot2.runParams.deleteDataFileFailed', { fileId }, err));
+      }
+    }
     return warnings;
   }
 
@@ -758,68 +740,11 @@ export class ProtocolRunner {
       completedAt: x.completedAt ?? (this.startedAtMs ? new Date(seenAtMs).toISOString() : undefined),
       errors: x.errors ?? [],
       kept: !!x.kept,
-      warnings: (x.warnings ?? []).map((w) => errorText(w.key, w.vars)),
-      warningMessages: x.warnings ?? [],
+      warnings: [...this.extraWarnings, ...(x.warnings ?? [])].map((w) => errorText(w.key, w.vars)),
+      warningMessages: [...this.extraWarnings, ...(x.warnings ?? [])],
       seenAtMs,
+      ...this.extras,
     };
   }
 }
 
-function ignore404(err: unknown): void {
-  if (!(err instanceof LabError && err.status === 404)) throw err;
-}
-
-export function busyError(detail: string): LabError {
-  return detail ? fail('ot2.busyDetail', { detail }, { status: 409 }) : fail('ot2.busy', {}, { status: 409 });
-}
-
-export function doorError(detail: string): LabError {
-  return detail ? fail('ot2.doorOpenDetail', { detail }, { status: 409 }) : fail('ot2.doorOpen', {}, { status: 409 });
-}
-
-function runsPhase(status: string): Phase {
-  switch (status) {
-    case 'idle':
-      return 'starting';
-    case 'paused':
-      return 'paused';
-    case 'blocked-by-open-door':
-    case 'awaiting-recovery-blocked-by-open-door':
-      return 'door-open';
-    case 'stop-requested':
-      return 'stopping';
-    case 'finishing':
-      return 'finishing';
-    case 'awaiting-recovery':
-    case 'awaiting-recovery-paused':
-      return 'needs-attention';
-    default:
-      return 'running';
-  }
-}
-
-function sessionPhase(state: string): Phase {
-  if (state === 'paused') return 'paused';
-  if (state === 'loaded') return 'starting';
-  return 'running';
-}
-
-/** The text of the last protocol step that started (4.x events `command.X.start` with params.text). */
-export function sessionStep(events: SessionEvent[]): string | undefined {
-  for (let i = events.length - 1; i >= 0; i--) {
-    const e = events[i];
-    if (e.source === 'protocol' && /\.start$/.test(e.event) && typeof e.params?.text === 'string') return e.params.text as string;
-  }
-  return undefined;
-}
-
-/**
- * 4.x sessions put no error text in the session body, only in `events` (reference §1.3). UNCONFIRMED
- * which event carries it: we take protocol events whose `result` is set or whose name says error.
- */
-export function sessionErrors(events: SessionEvent[]): RobotError[] {
-  const found = events
-    .filter((e) => e.source === 'protocol' && (/error|exception/i.test(e.event) || (typeof e.result === 'string' && e.result !== '')))
-    .map((e) => ({ type: e.event, detail: String(e.result ?? e.params?.text ?? e.event) }));
-  return found.length ? found : [{ type: 'ProtocolError', detail: errorText('ot2.protocolErrorNoDetail') }];
-}

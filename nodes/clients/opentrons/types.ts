@@ -62,8 +62,46 @@ export interface Run {
   startedAt?: string;
   completedAt?: string;
   runTimeParameters?: Array<{ variableName: string; value: unknown; [k: string]: unknown }>;
+  labwareOffsets?: LabwareOffset[];
   /** Present on a BadRun (ok: false). */
   dataError?: ErrorOccurrence;
+  [k: string]: unknown;
+}
+
+/** `POST /dataFiles` answer (8.0+): a CSV stored on the robot for a CSV runtime parameter. */
+export interface DataFile {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+/** `LabwareOffsetCreate` on `POST /runs` (5.0+): the robot's own shape. */
+export interface LabwareOffsetCreate {
+  definitionUri: string;
+  location: { slotName: string; moduleModel?: string; definitionUri?: string };
+  vector: { x: number; y: number; z: number };
+}
+
+/** A run's recorded offset (`LabwareOffset`). */
+export interface LabwareOffset extends LabwareOffsetCreate {
+  id: string;
+  createdAt: string;
+}
+
+/**
+ * A runtime parameter as an analysis lists it (v8.1.0: NumberParameter | EnumParameter |
+ * BooleanParameter | CSVParameter).
+ */
+export interface RunTimeParameter {
+  variableName: string;
+  displayName: string;
+  type: 'int' | 'float' | 'bool' | 'str' | 'csv_file';
+  value?: unknown;
+  default?: unknown;
+  min?: number;
+  max?: number;
+  choices?: Array<{ displayName: string; value: number | string }>;
+  file?: { id: string; name: string };
   [k: string]: unknown;
 }
 
@@ -96,7 +134,7 @@ export interface Analysis {
   result?: 'ok' | 'not-ok' | 'parameter-value-required';
   errors?: ErrorOccurrence[];
   commands?: unknown[];
-  runTimeParameters?: unknown[];
+  runTimeParameters?: RunTimeParameter[];
 }
 
 export interface CommandSummary {
