@@ -58,13 +58,15 @@ function fingerprint() {
 const force = process.argv.includes('--force') || process.env.LABWIRE_FORCE_BUILD === '1';
 const stamp = fingerprint();
 if (!force && fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8').trim() === stamp) {
-  console.log('build: dist/ is current (sources unchanged), nothing to do');
+  console.error('build: dist/ is current (sources unchanged), nothing to do');
   process.exit(0);
 }
 
 fs.rmSync(dist, { recursive: true, force: true });
+// Messages and compiler output go to stderr: `npm pack --json` runs this as prepack, and its
+// stdout must stay the JSON it prints.
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.json')], {
-  stdio: 'inherit',
+  stdio: ['inherit', 2, 2],
 });
 
 const nodesOut = path.join(dist, 'nodes');
@@ -75,4 +77,4 @@ fs.cpSync(path.join(root, 'icons'), path.join(nodesOut, 'icons'), { recursive: t
 fs.cpSync(path.join(root, 'locales'), path.join(nodesOut, 'locales'), { recursive: true });
 // Written last: an interrupted build leaves no stamp, so the next run builds again.
 fs.writeFileSync(stampFile, stamp + '\n');
-console.log('build: dist/ ready');
+console.error('build: dist/ ready');
