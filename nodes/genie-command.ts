@@ -13,7 +13,7 @@
  */
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { configNode, evaluateProperty, handleInput, Msg, translator, waitStatus, type Work } from './lib/node-red';
-import type { GenieTenantNode } from './lib/config-nodes';
+import type { GenieCommandNode, GenieTenantNode } from './lib/config-nodes';
 import type { GenieClient } from './clients/genie/client';
 import { commandOutcome } from './clients/genie/client';
 import { mergeValues, ValuesInput } from './clients/genie/schema';
@@ -85,6 +85,19 @@ export = function (RED: NodeAPI): void {
     const killOnStop = def.killOnStop !== false;
     /** Action definitions, per deploy (a redeploy creates a new node and a fresh cache). */
     const definitions = new Map<string, Promise<GenieAction>>();
+    // For the dialog (genie-tenant's admin route): this node's own instrument and action settings,
+    // resolved here on the runtime. Only the deployed settings are evaluated, never request input.
+    const own = async (value: string, type: string): Promise<{ setting: string; type: string; value?: string; from?: string }> => {
+      const base = { setting: value, type: type || 'str' };
+      if (base.type !== 'str' && base.type !== 'env') return { ...base, from: base.type };
+      if (!value) return { ...base, from: 'msg' };
+      const v = await evaluateProperty(RED, node, value, base.type, {} as Msg).catch(() => undefined);
+      return typeof v === 'string' && v.trim() && !v.includes('${') ? { ...base, value: v.trim() } : base;
+    };
+    (node as unknown as GenieCommandNode).genieTarget = async () => ({
+      instrument: await own(def.instrument, def.instrumentType),
+      action: await own(def.action, def.actionType),
+    });
     /** Commands in flight, by command id. */
     const running = new Map<string, Running>();
     /**

@@ -9,6 +9,10 @@
  *   GET /labwire/genie/instruments?tenant=<config node id>
  *   GET /labwire/genie/instruments/:uid/actions?tenant=…
  *   GET /labwire/genie/instruments/:uid/actions/:name?tenant=…
+ *   GET /labwire/genie/commands/:id/target — a DEPLOYED genie-command's own instrument and action,
+ *       with `${ENV}` / env resolved on the runtime from that node's own settings (so a dialog
+ *       showing `${GENIE_SHAKER}` can list the shaker's actions). The request only names the
+ *       node; nothing it sends is expanded.
  *
  * Security design (these routes make Node-RED send an API token somewhere):
  *   (a) By id (`genie-tenant.read`): the deployed config node's own URL and token, resolved at
@@ -30,7 +34,7 @@
  */
 import type { NodeAPI, NodeDef } from 'node-red';
 import type { NextFunction, Request, Response } from 'express';
-import type { GenieTenantNode } from './lib/config-nodes';
+import type { GenieCommandNode, GenieTenantNode } from './lib/config-nodes';
 import { GenieClient } from './clients/genie/client';
 import { LabError, redact } from './lib/http/errors';
 import { expandEnv, lazyClient, translator } from './lib/node-red';
@@ -131,6 +135,18 @@ export = function (RED: NodeAPI): void {
         });
     };
   }
+
+  RED.httpAdmin.get('/labwire/genie/commands/:id/target', canRead, (req: Request, res: Response) => {
+    const node = RED.nodes.getNode(String(req.params.id)) as unknown as (GenieCommandNode & { type?: string }) | null;
+    if (!node || node.type !== 'genie-command' || typeof node.genieTarget !== 'function') {
+      res.status(404).json({ error: t('editor.commandNotDeployed') });
+      return;
+    }
+    node.genieTarget().then(
+      (target) => res.set('Cache-Control', 'no-store').json(target),
+      () => res.status(500).json({ error: t('editor.commandNotDeployed') }),
+    );
+  });
 
   RED.httpAdmin.get(
     '/labwire/genie/instruments',

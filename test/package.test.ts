@@ -43,7 +43,7 @@ describe(`npm pack and install into a fresh user directory (Node-RED ${nodeRedVe
     for (const bad of [/\.map$/, /\.ts$/, /^dist\/(test|simulator|bench|scripts)\//, /^(test|simulator|bench|scripts|nodes)\//]) {
       assert.deepEqual(pack.files.filter((f) => bad.test(f)), [], `${bad}`);
     }
-    for (const f of ['package.json', 'README.md', 'LICENSE']) assert.ok(pack.files.includes(f), f);
+    for (const f of ['package.json', 'README.md', 'CHANGELOG.md', 'LICENSE']) assert.ok(pack.files.includes(f), f);
     assert.ok(pack.files.some((f) => f.startsWith('examples/')), 'no examples');
     // Node-RED lists every examples/**.json under Import ▸ Examples: each must be a flow.
     for (const f of pack.files.filter((x) => x.startsWith('examples/') && x.endsWith('.json'))) {

@@ -13,6 +13,21 @@ export interface GenieTenantNode extends Node<{ token?: string }>, CheckedConfig
   client(): import('../clients/genie/client').GenieClient;
 }
 
+/**
+ * What a deployed genie-command node tells its dialog (genie-tenant's admin route): the instrument
+ * and action it uses when a message does not name them, from its own settings with `${ENV}` / env
+ * resolved in its flow's environment. A setting that only a message gives (msg., flow., global.)
+ * is `{ from: <type> }`.
+ */
+export interface GenieCommandTarget {
+  instrument: { setting: string; type: string; value?: string; from?: string };
+  action: { setting: string; type: string; value?: string; from?: string };
+}
+
+export interface GenieCommandNode extends Node {
+  genieTarget(): Promise<GenieCommandTarget>;
+}
+
 export interface BioafHostNode extends Node<{ apiKey?: string; webhookSecrets?: string }>, CheckedConfigNode {
   /** The host's bioAF Integration API client; throws a clear error when the URL or key is missing or malformed. */
   client(): import('../clients/bioaf/client').BioafClient;

@@ -231,3 +231,38 @@ export function stateFilePath(userDir: string | undefined, kind: string, nodeId:
   const safeId = nodeId.replace(/[^A-Za-z0-9_.-]/g, '_');
   return path.join(base, 'labwire-state', `${kind}-${safeId}.jsonl`);
 }
+
+/** The kinds of state file named after their node (stateFilePath(…, kind, node.id)). */
+export const NODE_STATE_KINDS = ['watch-folder', 'benchling-upload-blob', 'benchling-create-processor', 'ot2-run', 'bioaf-webhook-verify'] as const;
+
+/**
+ * Removes a deleted node's durable state: `<kind>-<id>.jsonl` of every kind, a compaction's
+ * leftover temp files, and a watch folder's history. Returns the paths removed. Files of other
+ * nodes, and the tenant-wide rate-limit files, are never touched.
+ */
+export function removeNodeState(userDir: string | undefined, nodeId: string): string[] {
+  const removed: string[] = [];
+  for (const kind of NODE_STATE_KINDS) {
+    const file = stateFilePath(userDir, kind, nodeId);
+    const dir = path.dirname(file);
+    const base = path.basename(file);
+    let names: string[] = [];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      return removed; // no labwire-state folder: nothing to remove
+    }
+    for (const name of names) {
+      if (name === base || (name.startsWith(`${base}.`) && name.endsWith('.tmp'))) {
+        fs.rmSync(path.join(dir, name), { force: true });
+        removed.push(path.join(dir, name));
+      }
+    }
+    const history = path.join(dir, 'history', path.basename(file, '.jsonl'));
+    if (fs.existsSync(history)) {
+      fs.rmSync(history, { recursive: true, force: true });
+      removed.push(history);
+    }
+  }
+  return removed;
+}

@@ -47,6 +47,28 @@ interface TypeInfo {
   credentials: Record<string, string>;
 }
 
+/**
+ * Option texts of the open dialog's visible selects that do not fit their select (cut off on
+ * screen): measured with the select's own font against its inner width less the arrow.
+ */
+function cutOffOptions(): string[] {
+  const tray = document.querySelector('.red-ui-tray:last-of-type') as HTMLElement;
+  const ctx = document.createElement('canvas').getContext('2d')!;
+  const cut: string[] = [];
+  tray.querySelectorAll('select').forEach((el) => {
+    const sel = el as HTMLSelectElement;
+    if (sel.offsetParent === null) return;
+    const cs = getComputedStyle(sel);
+    ctx.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    const room = sel.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 16;
+    for (const o of Array.from(sel.options)) {
+      if (o.value === '_ADD_') continue; // Node-RED's own "Add new <config node>…" entry
+      if (ctx.measureText(o.text).width > room) cut.push(`#${sel.id || sel.className}: "${o.text}" (${Math.round(ctx.measureText(o.text).width)} px in ${Math.round(room)} px)`);
+    }
+  });
+  return cut;
+}
+
 function shotName(s: string): string {
   return s.replace(/[^a-zA-Z0-9._-]+/g, '_');
 }
@@ -178,6 +200,17 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
     for (const [t, u] of iconUrls) byIcon.set(u, [...(byIcon.get(u) ?? []), t]);
     const shared = [...byIcon.values()].filter((ts) => ts.length > 1);
     assert.deepEqual(shared, [], 'node types sharing one icon');
+    // In the order the loop runs: watch folder, Benchling, OT-2, Genie, bioAF (package.json's order).
+    const shownOrder: string[] = await page.evaluate(() =>
+      Array.from(document.querySelectorAll('#red-ui-palette .red-ui-palette-node[data-palette-type]')).map((e) => e.getAttribute('data-palette-type') as string),
+    );
+    const ours = shownOrder.filter((t) => TYPES.nodes.includes(t));
+    const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8'));
+    const declared = Object.keys(pkg['node-red'].nodes).filter((t) => TYPES.nodes.includes(t));
+    assert.deepEqual(ours, declared, 'palette order = package.json node-red.nodes order');
+    const family = (t: string) => ['lab-watch-folder', 'benchling-', 'ot2-', 'genie-', 'bioaf-'].findIndex((f) => t.startsWith(f));
+    const families = ours.map(family);
+    assert.ok(!families.includes(-1) && families.every((f, i) => i === 0 || f >= families[i - 1]), `palette order by stage of the loop: ${ours.join(', ')}`);
     // The category, scrolled into view, for the screenshot.
     await page.evaluate((t: string) => document.querySelector(`#red-ui-palette .red-ui-palette-node[data-palette-type="${t}"]`)?.scrollIntoView(), TYPES.nodes[0]);
     await shot('palette');
@@ -307,6 +340,7 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
       );
       await shot(`dialog-${t}`);
       assert.ok(form.visibleRows > 0, `${t}: the dialog shows no fields`);
+      assert.deepEqual(await page.evaluate(cutOffOptions), [], `${t}: option texts cut off`);
       if (form.missing.length) report.push(`${t}: properties without an input #${prefix}<name>: ${form.missing.join(', ')}`);
       assert.deepEqual(form.rawKeys, [], `${t}: labels showing raw i18n keys (missing from the en-US catalogue)`);
       assert.deepEqual(form.rawText, [], `${t}: raw i18n keys in the dialog text`);
@@ -535,6 +569,7 @@ describe(`editor in Chromium, packed package on Node-RED ${NR_VERSION}`, { skip:
           return out;
         }, t);
         if (shownTexts.length === 0) wrong.push(`${t}: the dialog shows no text from its catalogue`);
+        for (const c of await p.evaluate(cutOffOptions)) wrong.push(`${t}: option text cut off: ${c}`);
         for (const [key, shown] of shownTexts) {
           const want = textAt(cat, key);
           if (typeof want !== 'string' || !shown.includes(want.replace(/<[^>]+>/g, '').trim())) wrong.push(`${t}: ${key} shows "${shown.trim()}", catalogue "${want}"`);
