@@ -18,11 +18,6 @@ import { BASE_OVERRIDES, exampleFlow } from '../scripts/chaos-lib';
 
 const EXAMPLES_DIR = path.join(PROJECT_ROOT, 'examples');
 const EXAMPLE_07 = '07 - Process a folder of files into a run and log the outcome';
-/**
- * Example 50's comment is being rewritten with the OT-2 work going on in parallel; it still
- * lacks BENCHLING_URL, GENIE_URL and BIOAF_URL (the service URLs of its config nodes).
- */
-const COMMENT_ENV_PENDING: Record<string, string[]> = { '50 - The whole lab loop': ['BENCHLING_URL', 'BIOAF_URL', 'GENIE_URL'] };
 
 type FlowNode = Record<string, unknown> & { id: string; type: string };
 
@@ -53,8 +48,8 @@ describe('example comments', () => {
     test(`${name}: the comment names every environment variable the flow reads`, () => {
       const comment = flow.filter((n) => n.type === 'comment').map((n) => `${n.name ?? ''} ${n.info ?? ''}`).join('\n');
       const missing = [...envVarsOf(flow)].filter((v) => !comment.includes(v)).sort();
-      assert.deepEqual(missing, COMMENT_ENV_PENDING[name] ?? [], `${name}: not named in its comment`);
-      if (flow.some((n) => n.type === 'lab-watch-folder') && !COMMENT_ENV_PENDING[name]) {
+      assert.deepEqual(missing, [], `${name}: not named in its comment`);
+      if (flow.some((n) => n.type === 'lab-watch-folder')) {
         assert.match(comment, /Importing this example again/, `${name}: what a re-import does`);
       }
     });
