@@ -67,7 +67,71 @@ describe('BenchlingClient', () => {
     assert.equal(blob.size, bytes.length);
     assert.equal(blob.md5, md5(bytes));
     assert.deepEqual(blob.parts.map((p) => p.size), [PART_SIZE, 3_000_001]);
-    assert.deepEqual(progress, [0, PART_SIZE, bytes.length]);
+    // Parts go in parallel: either may be answered first.
+    assert.equal(progress.length, 3);
+    assert.equal(progress[0], 0);
+    assert.ok([PART_SIZE, 3_000_001].includes(progress[1]), String(progress));
+    assert.equal(progress[2], bytes.length);
+  });
+
+  test('parts in parallel: while one part hangs the others arrive; cancelled with parts in flight, the upload is kept and resumed to the right blob', async () => {
+    const file = path.join(dir, 'parallel.bin');
+    const bytes = randomBytes(PART_SIZE * 2 + 1_000_003);
+    fs.writeFileSync(file, bytes);
+    const st = fs.statSync(file);
+    // The first part request to arrive is never answered.
+    sim.benchling.injectFault({ kind: 'hang', method: 'POST', path: /\/parts$/ });
+    const cancel = new AbortController();
+    let blobId = '';
+    let partsWhenStarted = -1;
+    const aborted: string[] = [];
+    const upload = client.uploadFile(file, {
+      partsInParallel: 3,
+      signal: cancel.signal,
+      onMultipartStarted: (id) => {
+        blobId = id;
+        partsWhenStarted = sim.benchling.getBlob(id)!.parts.length;
+      },
+      onMultipartAborted: (id) => aborted.push(id),
+    });
+    const outcome = upload.then(
+      () => 'completed',
+      (err: LabError) => err.code,
+    );
+    // Sent one at a time, nothing would follow the hung part: both others arriving proves parallel parts.
+    const deadline = Date.now() + 60_000;
+    while (!(blobId && sim.benchling.getBlob(blobId)!.parts.length >= 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(sim.benchling.getBlob(blobId)!.parts.length, 2, 'the two parts not hung were stored');
+    assert.equal(partsWhenStarted, 0, 'the blob id was told before any part was sent');
+    cancel.abort();
+    assert.equal(await outcome, 'CANCELLED');
+    assert.equal(sim.benchling.getBlob(blobId)!.uploadStatus, 'IN_PROGRESS', 'a cancelled upload is kept for the re-send');
+    assert.deepEqual(aborted, []);
+
+    // The re-send (as after a crash) finishes the same blob; a part failing on the way is retried.
+    sim.benchling.injectFault({ kind: '500', method: 'POST', path: /\/parts$/ });
+    const r = await client.uploadFile(file, { partsInParallel: 3, resume: { blobId, size: st.size, mtimeMs: st.mtimeMs } });
+    assert.equal(r.resumed, true);
+    assert.equal(r.blob.id, blobId);
+    const blob = sim.benchling.getBlob(blobId)!;
+    assert.equal(blob.uploadStatus, 'COMPLETE');
+    assert.equal(blob.md5, md5(bytes));
+    assert.equal(blob.size, bytes.length);
+    assert.deepEqual(blob.parts.map((p) => p.size), [PART_SIZE, PART_SIZE, 1_000_003]);
+  });
+
+  test('parts in parallel, one at a time and many at once all store the same bytes', async () => {
+    const file = path.join(dir, 'parallel-settings.bin');
+    const bytes = randomBytes(PART_SIZE * 3 + 7);
+    fs.writeFileSync(file, bytes);
+    for (const partsInParallel of [1, 2, 8]) {
+      const r = await client.uploadFile(file, { partsInParallel });
+      const blob = sim.benchling.getBlob(r.blob.id)!;
+      assert.equal(r.parts, 4);
+      assert.equal(blob.uploadStatus, 'COMPLETE', `${partsInParallel} at once`);
+      assert.equal(blob.md5, md5(bytes), `${partsInParallel} at once`);
+      assert.deepEqual(blob.parts.map((p) => p.partNumber), [1, 2, 3, 4]);
+    }
   });
 
   test('a file that changes during a multipart upload is not completed, and the upload is aborted', async () => {
@@ -77,8 +141,9 @@ describe('BenchlingClient', () => {
     await assert.rejects(
       client.uploadFile(file, {
         onMultipartStarted: (id) => (blobId = id),
-        onProgress: (sent) => {
-          if (sent === PART_SIZE) fs.appendFileSync(file, 'more data from the instrument');
+        onProgress: (sent, total) => {
+          // Once, after the first part is answered (parts go in parallel: any may be first).
+          if (sent > 0 && sent < total && fs.statSync(file).size === total) fs.appendFileSync(file, 'more data from the instrument');
         },
       }),
       (err: LabError) => err.code === 'BAD_INPUT' && /changed while it was being uploaded/.test(err.message),
