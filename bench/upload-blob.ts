@@ -168,7 +168,7 @@ async function startProfile(): Promise<(file: string) => Promise<void>> {
   const post = (method: string, params?: object) =>
     new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (e, r) => (e ? reject(e) : resolve(r))));
   await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 200 });
+  await post('Profiler.setSamplingInterval', { interval: Number(process.env.BENCH_PROFILE_INTERVAL_US || 200) });
   await post('Profiler.start');
   return async (file) => {
     const r = (await post('Profiler.stop')) as { profile: unknown };
@@ -237,7 +237,9 @@ async function roleUpload(file: string, apiBase: string, apiKey: string): Promis
   }, 20);
   const profile = process.env.BENCH_UPLOAD_PROFILE ? await startProfile() : undefined;
   const s = measureStart();
-  const result = await client.uploadFile(file, { name: path.basename(file) });
+  // BENCH_PARTS_IN_PARALLEL: the node's "Parts at once" setting (default: the node's default).
+  const partsInParallel = process.env.BENCH_PARTS_IN_PARALLEL ? Number(process.env.BENCH_PARTS_IN_PARALLEL) : undefined;
+  const result = await client.uploadFile(file, { name: path.basename(file), partsInParallel });
   const r = measureEnd(s);
   if (profile) await profile(process.env.BENCH_UPLOAD_PROFILE as string);
   clearInterval(sampler);
