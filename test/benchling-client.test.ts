@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
 import { BenchlingClient, apiBaseFromTenantUrl } from '../nodes/clients/benchling/client';
-import { PART_SIZE, uploadFile } from '../nodes/clients/benchling/blob-upload';
+import { PART_SIZE, partBody, uploadFile } from '../nodes/clients/benchling/blob-upload';
 import type { HttpClient, RequestSpec } from '../nodes/lib/http/client';
 import { LabError } from '../nodes/lib/http/errors';
 import { tempDir } from './support/nodered';
@@ -118,6 +118,21 @@ describe('BenchlingClient', () => {
     assert.equal(blob.md5, md5(bytes));
     assert.equal(blob.size, bytes.length);
     assert.deepEqual(blob.parts.map((p) => p.size), [PART_SIZE, PART_SIZE, 1_000_003]);
+  });
+
+  test('a part body read as a plain stream (not piped into a request) is the same JSON, its length exact', async () => {
+    const file = path.join(dir, 'plain-stream.bin');
+    const bytes = randomBytes(1_234_567);
+    fs.writeFileSync(file, bytes);
+    const start = 1001;
+    const length = 1_000_000;
+    const body = partBody(file, 7, start, length);
+    const chunks: Buffer[] = [];
+    for await (const c of body.stream) chunks.push(Buffer.from(c as Buffer | string));
+    const text = Buffer.concat(chunks).toString('latin1');
+    assert.equal(text.length, body.length);
+    const part = bytes.subarray(start, start + length);
+    assert.deepEqual(JSON.parse(text), { partNumber: 7, data64: part.toString('base64'), md5: md5(part) });
   });
 
   test('parts in parallel, one at a time and many at once all store the same bytes', async () => {
