@@ -27,7 +27,7 @@
  * Targets: upload CPU ÷ native CPU ≤ 1.3; upload wall ÷ naive wall ≤ 0.9; peak RSS above idle
  * ≤ 64 MiB for every size and within 5 MiB between sizes; poll latency p95 ≤ 2 s.
  *
- *   node dist/bench/upload-blob.js [100M,1G] [repeats] [--fair 1G]
+ *   node dist/bench/upload-blob.js [100M,1G | none] [repeats] [--fair 1G]
  */
 import { fork, spawnSync, ChildProcess } from 'child_process';
 import * as http from 'http';
@@ -767,7 +767,8 @@ async function main(argv: string[]): Promise<void> {
   const fairAt = argv.indexOf('--fair');
   const fairSize = fairAt >= 0 ? parseSize(argv[fairAt + 1] ?? '1G') : undefined;
   const rest = fairAt >= 0 ? argv.slice(0, fairAt) : argv;
-  const sizes = rest[0] ? rest[0].split(',').filter(Boolean).map(parseSize) : undefined;
+  // `none`: only the fairness run.
+  const sizes = rest[0] === 'none' ? [] : rest[0] ? rest[0].split(',').filter(Boolean).map(parseSize) : undefined;
   const repeats = rest[1] ? Number(rest[1]) : undefined;
   if (!sizes || sizes.length) {
     const results = await benchUploadBlob({ sizes, repeats, cpuProfDir: process.env.BENCH_CPU_PROF_DIR });
