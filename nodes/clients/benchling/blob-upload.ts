@@ -20,8 +20,9 @@
  * `{"partNumber":n,"data64":"<base64 streamed from disk>","md5":"<hex computed on the way>"}` —
  * md5 goes last, so it can be computed while the bytes are sent — with an exact Content-Length
  * (base64 length is known from the byte count), and the socket's backpressure paces the reads.
- * Several parts are sent at once (`partsInParallel`, default 3); each holds three fixed buffers
- * (one read, two encoded), so memory stays flat whatever the file size.
+ * Several parts are sent at once (`partsInParallel`, default 3). Each sender owns one set of
+ * buffers (one read of READ_SIZE, two of its base64: ~1.5 MB) for all its parts, so an upload
+ * allocates `partsInParallel` sets once, whatever the file size.
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -287,6 +288,7 @@ async function sendParts(http: HttpClient, file: string, identity: FileIdentity,
   let failure: { err: unknown } | undefined;
   o.onProgress?.(0, identity.size);
   const sender = async () => {
+    const buffers = new PartBuffers();
     while (!failure && next < partCount) {
       const i = next++;
       const start = i * PART_SIZE;
@@ -300,7 +302,7 @@ async function sendParts(http: HttpClient, file: string, identity: FileIdentity,
           priority: 'bulk',
           body: () => {
             assertUnchanged(file, identity);
-            return partBody(file, i + 1, start, length);
+            return partBody(file, i + 1, start, length, buffers);
           },
           signal: signal.signal,
           onWait: o.onWait,
@@ -358,13 +360,40 @@ export async function abortMultipart(http: HttpClient, blobId: string, onError?:
 }
 
 /** The streamed JSON body of one part. */
-export function partBody(file: string, partNumber: number, start: number, length: number): StreamBody {
+export function partBody(file: string, partNumber: number, start: number, length: number, buffers = new PartBuffers()): StreamBody {
   const prefix = `{"partNumber":${partNumber},"data64":"`;
   return {
-    stream: new PartStream(file, partNumber, prefix, start, length),
+    stream: new PartStream(file, partNumber, prefix, start, length, buffers),
     length: prefix.length + base64Length(length) + MD5_SUFFIX_LENGTH,
     contentType: 'application/json',
   };
+}
+
+/**
+ * The buffers a part body is made in, reused part after part (allocated on first use, at the
+ * size of a whole read). One body at a time: a retry's body waits until the body it replaces has
+ * stopped (it is destroyed on failure and stops at its next step), so no read lands in a buffer
+ * the new body is using.
+ */
+export class PartBuffers {
+  raw?: Buffer;
+  encoded: Buffer[] = [];
+  private last: Promise<unknown> = Promise.resolve();
+
+  /** Runs `use` once the previous user is done. */
+  use<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.last.then(fn, fn);
+    this.last = run.catch(() => undefined);
+    return run;
+  }
+
+  take(bytes: number): { raw: Buffer; encoded: Buffer[] } {
+    if (!this.raw || this.raw.length < bytes) {
+      this.raw = Buffer.allocUnsafe(bytes);
+      this.encoded = [Buffer.allocUnsafe(base64Length(bytes)), Buffer.allocUnsafe(base64Length(bytes))];
+    }
+    return { raw: this.raw.subarray(0, bytes), encoded: this.encoded };
+  }
 }
 
 /** Told each piece of a part body; resolves once `chunk`'s memory may be used again. */
@@ -388,6 +417,7 @@ class PartStream extends Readable {
     private readonly prefix: string,
     private readonly start: number,
     private readonly length: number,
+    private readonly buffers: PartBuffers,
   ) {
     super({ highWaterMark: 1, objectMode: true });
   }
@@ -420,7 +450,7 @@ class PartStream extends Readable {
             };
           })
         : undefined;
-    void this.produce(emit, waitDrain).then(
+    void this.buffers.use(() => this.produce(emit, waitDrain)).then(
       () => {
         req.off('drain', onDrain);
         req.off('close', onClose);
@@ -453,7 +483,7 @@ class PartStream extends Readable {
       if (this.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk))) return;
       return new Promise<void>((resolve) => (this.resumeReading = resolve));
     };
-    this.produce(emit, () => undefined).then(
+    this.buffers.use(() => this.produce(emit, () => undefined)).then(
       () => {
         if (!this.destroyed) this.push(null);
       },
@@ -478,8 +508,7 @@ class PartStream extends Readable {
     }
     try {
       await emit(this.prefix);
-      const raw = Buffer.allocUnsafe(Math.min(READ_SIZE, length));
-      const encoded = [Buffer.allocUnsafe(base64Length(raw.length)), Buffer.allocUnsafe(base64Length(raw.length))];
+      const { raw, encoded } = this.buffers.take(Math.min(READ_SIZE, length));
       const taken: Array<Promise<void> | void> = [undefined, undefined];
       let slot = 0;
       for (let done = 0; done < length; ) {
