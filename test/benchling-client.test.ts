@@ -135,12 +135,16 @@ describe('BenchlingClient', () => {
     assert.deepEqual(JSON.parse(text), { partNumber: 7, data64: part.toString('base64'), md5: md5(part) });
   });
 
-  test('parts in parallel, one at a time and many at once all store the same bytes', async () => {
+  test('parts in parallel, one at a time and many at once all store the same bytes, a reset part retried', async () => {
     const file = path.join(dir, 'parallel-settings.bin');
     const bytes = randomBytes(PART_SIZE * 3 + 7);
     fs.writeFileSync(file, bytes);
     for (const partsInParallel of [1, 2, 8]) {
+      // A part whose connection is reset is sent again in the same buffers as the body it replaces.
+      const resets = sim.benchling.counters.faults.reset;
+      sim.benchling.injectFault({ kind: 'reset', method: 'POST', path: /\/parts$/ });
       const r = await client.uploadFile(file, { partsInParallel });
+      assert.equal(sim.benchling.counters.faults.reset, resets + 1, 'one part was reset');
       const blob = sim.benchling.getBlob(r.blob.id)!;
       assert.equal(r.parts, 4);
       assert.equal(blob.uploadStatus, 'COMPLETE', `${partsInParallel} at once`);
