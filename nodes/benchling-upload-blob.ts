@@ -10,7 +10,7 @@
  */
 import * as path from 'path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { UploadOptions, UploadResult } from './clients/benchling/blob-upload';
+import { DEFAULT_PARTS_IN_PARALLEL, MAX_PARTS_IN_PARALLEL, type UploadOptions, type UploadResult } from './clients/benchling/blob-upload';
 import { abortStaleUploads, currentKey, uploadFileDurably, uploadJournalOptions, type UploadRecord } from './clients/benchling/durable-upload';
 import { JourneyLinks, noteJourney } from './lib/journey';
 import type { Blob, BlobType } from './clients/benchling/types';
@@ -27,6 +27,8 @@ interface UploadBlobDef extends NodeDef {
   blobName?: string;
   mimeType?: string;
   blobType?: BlobType;
+  /** Parts sent at once (1–8; empty: DEFAULT_PARTS_IN_PARALLEL). */
+  partsInParallel?: string | number;
 }
 
 export = function (RED: NodeAPI): void {
@@ -46,6 +48,7 @@ export = function (RED: NodeAPI): void {
     );
 
     const settings = new Settings(RED, node).uses(def.tenant, 'benchling-tenant');
+    const partsInParallel = settings.integer(t('label.partsInParallel'), def.partsInParallel, { default: DEFAULT_PARTS_IN_PARALLEL, min: 1, max: MAX_PARTS_IN_PARALLEL });
     handleInput(
       RED,
       node,
@@ -56,6 +59,7 @@ export = function (RED: NodeAPI): void {
           mimeType: def.mimeType || undefined,
           type: def.blobType === 'VISUALIZATION' ? 'VISUALIZATION' : 'RAW_FILE',
           signal,
+          partsInParallel,
           onProgress: (sent, total) => status('blue', t('status.uploading', { percent: Math.floor((100 * sent) / total) })),
           onWait: waitStatus(t, status),
         };

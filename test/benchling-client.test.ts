@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
 import { BenchlingClient, apiBaseFromTenantUrl } from '../nodes/clients/benchling/client';
-import { PART_SIZE, uploadFile } from '../nodes/clients/benchling/blob-upload';
+import { PART_SIZE, partBody, uploadFile } from '../nodes/clients/benchling/blob-upload';
 import type { HttpClient, RequestSpec } from '../nodes/lib/http/client';
 import { LabError } from '../nodes/lib/http/errors';
 import { tempDir } from './support/nodered';
@@ -67,7 +67,90 @@ describe('BenchlingClient', () => {
     assert.equal(blob.size, bytes.length);
     assert.equal(blob.md5, md5(bytes));
     assert.deepEqual(blob.parts.map((p) => p.size), [PART_SIZE, 3_000_001]);
-    assert.deepEqual(progress, [0, PART_SIZE, bytes.length]);
+    // Parts go in parallel: either may be answered first.
+    assert.equal(progress.length, 3);
+    assert.equal(progress[0], 0);
+    assert.ok([PART_SIZE, 3_000_001].includes(progress[1]), String(progress));
+    assert.equal(progress[2], bytes.length);
+  });
+
+  test('parts in parallel: while one part hangs the others arrive; cancelled with parts in flight, the upload is kept and resumed to the right blob', async () => {
+    const file = path.join(dir, 'parallel.bin');
+    const bytes = randomBytes(PART_SIZE * 2 + 1_000_003);
+    fs.writeFileSync(file, bytes);
+    const st = fs.statSync(file);
+    // The first part request to arrive is never answered.
+    sim.benchling.injectFault({ kind: 'hang', method: 'POST', path: /\/parts$/ });
+    const cancel = new AbortController();
+    let blobId = '';
+    let partsWhenStarted = -1;
+    const aborted: string[] = [];
+    const upload = client.uploadFile(file, {
+      partsInParallel: 3,
+      signal: cancel.signal,
+      onMultipartStarted: (id) => {
+        blobId = id;
+        partsWhenStarted = sim.benchling.getBlob(id)!.parts.length;
+      },
+      onMultipartAborted: (id) => aborted.push(id),
+    });
+    const outcome = upload.then(
+      () => 'completed',
+      (err: LabError) => err.code,
+    );
+    // Sent one at a time, nothing would follow the hung part: both others arriving proves parallel parts.
+    const deadline = Date.now() + 60_000;
+    while (!(blobId && sim.benchling.getBlob(blobId)!.parts.length >= 2) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(sim.benchling.getBlob(blobId)!.parts.length, 2, 'the two parts not hung were stored');
+    assert.equal(partsWhenStarted, 0, 'the blob id was told before any part was sent');
+    cancel.abort();
+    assert.equal(await outcome, 'CANCELLED');
+    assert.equal(sim.benchling.getBlob(blobId)!.uploadStatus, 'IN_PROGRESS', 'a cancelled upload is kept for the re-send');
+    assert.deepEqual(aborted, []);
+
+    // The re-send (as after a crash) finishes the same blob; a part failing on the way is retried.
+    sim.benchling.injectFault({ kind: '500', method: 'POST', path: /\/parts$/ });
+    const r = await client.uploadFile(file, { partsInParallel: 3, resume: { blobId, size: st.size, mtimeMs: st.mtimeMs } });
+    assert.equal(r.resumed, true);
+    assert.equal(r.blob.id, blobId);
+    const blob = sim.benchling.getBlob(blobId)!;
+    assert.equal(blob.uploadStatus, 'COMPLETE');
+    assert.equal(blob.md5, md5(bytes));
+    assert.equal(blob.size, bytes.length);
+    assert.deepEqual(blob.parts.map((p) => p.size), [PART_SIZE, PART_SIZE, 1_000_003]);
+  });
+
+  test('a part body read as a plain stream (not piped into a request) is the same JSON, its length exact', async () => {
+    const file = path.join(dir, 'plain-stream.bin');
+    const bytes = randomBytes(1_234_567);
+    fs.writeFileSync(file, bytes);
+    const start = 1001;
+    const length = 1_000_000;
+    const body = partBody(file, 7, start, length);
+    const chunks: Buffer[] = [];
+    for await (const c of body.stream) chunks.push(Buffer.from(c as Buffer | string));
+    const text = Buffer.concat(chunks).toString('latin1');
+    assert.equal(text.length, body.length);
+    const part = bytes.subarray(start, start + length);
+    assert.deepEqual(JSON.parse(text), { partNumber: 7, data64: part.toString('base64'), md5: md5(part) });
+  });
+
+  test('parts in parallel, one at a time and many at once all store the same bytes, a reset part retried', async () => {
+    const file = path.join(dir, 'parallel-settings.bin');
+    const bytes = randomBytes(PART_SIZE * 3 + 7);
+    fs.writeFileSync(file, bytes);
+    for (const partsInParallel of [1, 2, 8]) {
+      // A part whose connection is reset is sent again in the same buffers as the body it replaces.
+      const resets = sim.benchling.counters.faults.reset;
+      sim.benchling.injectFault({ kind: 'reset', method: 'POST', path: /\/parts$/ });
+      const r = await client.uploadFile(file, { partsInParallel });
+      assert.equal(sim.benchling.counters.faults.reset, resets + 1, 'one part was reset');
+      const blob = sim.benchling.getBlob(r.blob.id)!;
+      assert.equal(r.parts, 4);
+      assert.equal(blob.uploadStatus, 'COMPLETE', `${partsInParallel} at once`);
+      assert.equal(blob.md5, md5(bytes), `${partsInParallel} at once`);
+      assert.deepEqual(blob.parts.map((p) => p.partNumber), [1, 2, 3, 4]);
+    }
   });
 
   test('a file that changes during a multipart upload is not completed, and the upload is aborted', async () => {
@@ -77,8 +160,9 @@ describe('BenchlingClient', () => {
     await assert.rejects(
       client.uploadFile(file, {
         onMultipartStarted: (id) => (blobId = id),
-        onProgress: (sent) => {
-          if (sent === PART_SIZE) fs.appendFileSync(file, 'more data from the instrument');
+        onProgress: (sent, total) => {
+          // Once, after the first part is answered (parts go in parallel: any may be first).
+          if (sent > 0 && sent < total && fs.statSync(file).size === total) fs.appendFileSync(file, 'more data from the instrument');
         },
       }),
       (err: LabError) => err.code === 'BAD_INPUT' && /changed while it was being uploaded/.test(err.message),

@@ -9,7 +9,7 @@ import { AddressInfo } from 'net';
 import { Readable } from 'stream';
 import { HttpClient } from '../nodes/lib/http/client';
 import { LabError, redact, registerSecret } from '../nodes/lib/http/errors';
-import { forgetGovernors, governorFor, RateGovernor } from '../nodes/lib/http/governor';
+import { bulkLimit, forgetGovernors, governorFor, RateGovernor } from '../nodes/lib/http/governor';
 import { BenchlingClient } from '../nodes/clients/benchling/client';
 import { DEFAULT_API_KEY, SEED, startLabSimulator } from '../simulator';
 import { tempDir } from './support/nodered';
@@ -361,6 +361,55 @@ describe('RateGovernor', () => {
     const t0 = Date.now();
     await g.acquire();
     assert.ok(Date.now() - t0 >= 1000);
+  });
+});
+
+describe('RateGovernor: interactive requests before bulk ones (blob parts)', () => {
+  test('a waiting interactive request goes before bulk requests that waited longer', async () => {
+    const g = new RateGovernor({ limit: 0, windowMs: 1000 });
+    g.blockUntil(Date.now() + 100); // everyone waits
+    const order: string[] = [];
+    const all = [
+      g.acquire(undefined, 'bulk').then(() => order.push('part 1')),
+      g.acquire(undefined, 'bulk').then(() => order.push('part 2')),
+      g.acquire().then(() => order.push('poll')),
+      g.acquire(undefined, 'interactive').then(() => order.push('create')),
+    ];
+    await Promise.all(all);
+    assert.deepEqual(order, ['poll', 'create', 'part 1', 'part 2']);
+  });
+
+  test('bulk requests leave a sixth of the window to interactive ones', async () => {
+    assert.deepEqual([60, 12, 6, 2, 1, 0].map(bulkLimit), [50, 10, 5, 1, 1, 0]);
+    const g = new RateGovernor({ limit: 12, windowMs: 60_000 });
+    for (let i = 0; i < 10; i++) await g.acquire(undefined, 'bulk');
+    const cancel = new AbortController();
+    let eleventh = 'waiting';
+    const waiting = g.acquire(cancel.signal, 'bulk').then(
+      () => (eleventh = 'sent'),
+      (err: LabError) => (eleventh = err.code),
+    );
+    // The window holds 10 bulk sends: the two slots left are the interactive share.
+    await g.acquire();
+    await g.acquire(undefined, 'interactive');
+    assert.equal(eleventh, 'waiting', 'the 11th part waits for the window');
+    cancel.abort();
+    await waiting;
+    assert.equal(eleventh, 'CANCELLED');
+  });
+
+  test('a cancelled interactive waiter does not hold bulk requests back', async () => {
+    const g = new RateGovernor({ limit: 0, windowMs: 1000 });
+    g.blockUntil(Date.now() + 100);
+    const cancel = new AbortController();
+    const poll = g.acquire(cancel.signal).then(
+      () => 'sent',
+      (err: LabError) => err.code,
+    );
+    const part = g.acquire(undefined, 'bulk').then(() => 'sent');
+    cancel.abort();
+    assert.equal(await poll, 'CANCELLED');
+    assert.equal(await part, 'sent');
   });
 });
 

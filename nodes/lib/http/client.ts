@@ -13,7 +13,7 @@ import axios, { AxiosError, AxiosResponse } from 'axios';
 import { Transform, type Readable } from 'stream';
 import { LabError } from './errors';
 import type { MessageRef } from '../messages';
-import type { RateGovernor } from './governor';
+import type { RateGovernor, RequestClass } from './governor';
 import { NetworkAgents, NetworkOptions } from './network';
 import { anySignal, backoffDelay, cancelled, sleep } from '../timing';
 import { countedWait, countHttpAttempt } from '../metrics';
@@ -55,6 +55,8 @@ export interface RequestSpec {
   responseType?: 'json' | 'stream';
   /** Told about every wait (rate limit, outage, retry) so a node can show it in its status. */
   onWait?: OnWait;
+  /** Its turn at the rate governor: `bulk` for blob parts (default `interactive`, see RequestClass). */
+  priority?: RequestClass;
 }
 
 export interface HttpResponse<T> {
@@ -132,7 +134,7 @@ export class HttpClient {
 
     for (;;) {
       if (spec.signal?.aborted) throw cancelled(spec.signal);
-      if (!spec.absolute && this.opts.governor) await this.opts.governor.acquire(spec.signal);
+      if (!spec.absolute && this.opts.governor) await this.opts.governor.acquire(spec.signal, spec.priority);
 
       let res: AxiosResponse;
       // Outside the try: a failure to authenticate (e.g. a refused OAuth token) is reported as

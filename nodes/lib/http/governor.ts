@@ -15,7 +15,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { LabError } from './errors';
-import { sleep } from '../timing';
+import { cancelled, sleep } from '../timing';
 import { countedWait } from '../metrics';
 
 export interface GovernorOptions {
@@ -38,10 +38,23 @@ const LINE = /^([sb]) (\d{13})$/;
 // A time further ahead than this is not ours (a torn line, a clock jump): ignored.
 const MAX_AHEAD_MS = 60 * 60_000;
 
+/**
+ * What a request is, for its turn: `interactive` (polls, creates, look-ups: someone waits on the
+ * answer) or `bulk` (blob parts: a 1 GiB file is ~110 of them). Bulk requests let every waiting
+ * interactive one go first, and leave a share of our window to interactive ones (BULK_RESERVE),
+ * so one big upload under the tenant's limit does not hold back the polls of every other file.
+ */
+export type RequestClass = 'interactive' | 'bulk';
+/** The part of our window bulk requests never take: a sixth (10 of Benchling's 60 / 30 s). */
+const BULK_RESERVE = 1 / 6;
+
 export class RateGovernor {
   private readonly sent: number[] = [];
   private blockedUntil = 0;
   private queue: Promise<void> = Promise.resolve();
+  private bulkQueue: Promise<void> = Promise.resolve();
+  private interactiveWaiting = 0;
+  private interactiveIdle: Array<() => void> = [];
   private stateFile?: string;
   private linesInFile = 0;
   /** Set while requests wait for the rate limit; nodes show it in their status. */
@@ -134,24 +147,55 @@ export class RateGovernor {
     this.opts.onStateError?.(new LabError('BAD_INPUT', 'http.rateStateUnusable', { file: String(file), reason: (err as Error).message }));
   }
 
-  /** Resolves when one more request may be sent now. Callers are served in order. */
-  acquire(signal?: AbortSignal): Promise<void> {
-    const turn = this.queue.then(() => this.waitForSlot(signal));
+  /**
+   * Resolves when one more request may be sent now. Callers of a class are served in order;
+   * waiting interactive requests go before waiting bulk ones (see RequestClass).
+   */
+  acquire(signal?: AbortSignal, cls: RequestClass = 'interactive'): Promise<void> {
+    const bulk = cls === 'bulk';
+    if (!bulk) this.interactiveWaiting++;
+    const turn = (bulk ? this.bulkQueue : this.queue).then(() => this.waitForSlot(signal, bulk));
     // A cancelled waiter must not block the ones behind it.
-    this.queue = turn.catch(() => undefined);
+    const next = turn.catch(() => undefined);
+    if (bulk) this.bulkQueue = next;
+    else {
+      this.queue = next;
+      void next.then(() => {
+        if (--this.interactiveWaiting === 0) for (const wake of this.interactiveIdle.splice(0)) wake();
+      });
+    }
     return turn;
   }
 
-  private async waitForSlot(signal?: AbortSignal): Promise<void> {
+  /** Resolves once no interactive request waits (at once when none does). */
+  private interactiveDone(signal?: AbortSignal): Promise<void> {
+    if (this.interactiveWaiting === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(cancelled(signal));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.interactiveIdle.push(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+    });
+  }
+
+  private async waitForSlot(signal?: AbortSignal, bulk = false): Promise<void> {
     this.waiting++;
     try {
       for (;;) {
+        if (bulk && this.interactiveWaiting > 0) {
+          await countedWait(this.interactiveDone(signal));
+          continue;
+        }
         const now = Date.now();
-        const { limit, windowMs } = this.opts;
+        const { windowMs } = this.opts;
+        const limit = bulk ? bulkLimit(this.opts.limit) : this.opts.limit;
         const span = windowMs + WINDOW_MARGIN_MS;
         while (this.sent.length && this.sent[0] <= now - span) this.sent.shift();
         let wait = this.blockedUntil - now;
-        if (limit > 0 && this.sent.length >= limit) wait = Math.max(wait, this.sent[0] + span - now);
+        // The oldest send whose leaving the window frees a slot for this class.
+        if (limit > 0 && this.sent.length >= limit) wait = Math.max(wait, this.sent[this.sent.length - limit] + span - now);
         if (wait <= 0) {
           this.sent.push(now);
           this.persist('s', now);
@@ -179,6 +223,12 @@ export class RateGovernor {
     this.blockedUntil = time;
     this.persist('b', Math.round(time));
   }
+}
+
+/** Slots of our window bulk requests may take: all but BULK_RESERVE, at least one. */
+export function bulkLimit(limit: number): number {
+  if (limit <= 1) return limit;
+  return Math.max(1, limit - Math.max(1, Math.floor(limit * BULK_RESERVE)));
 }
 
 const governors = new Map<string, RateGovernor>();
