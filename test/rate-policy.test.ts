@@ -29,7 +29,7 @@ describe('reading the headers', () => {
 
 describe('the pacing rules', () => {
   test('nothing known: one request at a time until an answer, at most 2 s each', () => {
-    const p = new HeaderPacer(T, L, 0);
+    const p = new HeaderPacer(T, L);
     assert.equal(p.delay(0), 0);
     p.sent(0);
     assert.equal(p.delay(10), 1990, 'the second waits for the first answer');
@@ -37,7 +37,7 @@ describe('the pacing rules', () => {
   });
 
   test('shared: the window left is spread over the time left, minus reserve and our unanswered requests', () => {
-    const p = new HeaderPacer(T, L, 0);
+    const p = new HeaderPacer(T, L);
     p.sent(0);
     p.answered(100, h(36, 30)); // 24 spent, 1 of them ours: company
     assert.equal(p.mode(100), 'shared');
@@ -50,7 +50,7 @@ describe('the pacing rules', () => {
   });
 
   test('slows down as the remaining falls, and waits for the reset below the reserve', () => {
-    const p = new HeaderPacer(T, L, 0);
+    const p = new HeaderPacer(T, L);
     p.sent(0);
     p.answered(0, h(50, 30));
     const early = p.delay(0) - 0;
@@ -64,7 +64,7 @@ describe('the pacing rules', () => {
   });
 
   test('alone after a whole window without anyone else: no pacing; company is noticed at once', () => {
-    const p = new HeaderPacer(T, L, 0);
+    const p = new HeaderPacer(T, L);
     let t = 0;
     let left = L;
     for (; t < 30_000; t += 1000) {
@@ -84,8 +84,23 @@ describe('the pacing rules', () => {
     assert.ok(p.delay(t + 30) > 0);
   });
 
+  test('unknown (nobody seen yet, not a whole window watched): no spacing, at most `reserve` unanswered', () => {
+    const p = new HeaderPacer(T, L);
+    p.sent(0);
+    p.answered(20, h(59, 30));
+    assert.equal(p.mode(20), 'unknown');
+    for (let i = 0; i < 6; i++) {
+      assert.equal(p.delay(21), 0, `request ${i + 1} of the burst`);
+      p.sent(21);
+    }
+    assert.ok(p.delay(22) > 0, 'the seventh waits for an answer');
+    p.answered(40, h(53, 30)); // ours only: 7 spent, 2 answered + 5 unanswered
+    assert.equal(p.mode(40), 'unknown');
+    assert.equal(p.delay(40), 0);
+  });
+
   test('answers without rate headers: no header pacing (the own window still holds)', () => {
-    const p = new HeaderPacer(T, L, 0);
+    const p = new HeaderPacer(T, L);
     p.sent(0);
     p.answered(5, undefined, true, true);
     p.sent(6);
@@ -93,7 +108,7 @@ describe('the pacing rules', () => {
   });
 
   test('a late answer from the previous window does not raise the remaining of the new one', () => {
-    const p = new HeaderPacer(T, L, 0);
+    const p = new HeaderPacer(T, L);
     p.sent(0);
     p.answered(0, h(10, 1)); // old window, 1 s left
     p.sent(1500);
@@ -127,7 +142,7 @@ function runFleet(n: number, o: { durationMs: number; concurrency?: number; acti
   let seed = o.seed ?? 7;
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   const concurrency = o.concurrency ?? 4;
-  const pacers = Array.from({ length: n }, () => new HeaderPacer(T, L, 0));
+  const pacers = Array.from({ length: n }, () => new HeaderPacer(T, L));
   const own: number[][] = Array.from({ length: n }, () => []);
   const inFlight = new Array(n).fill(0);
   const acceptedBy = new Array(n).fill(0);
@@ -213,6 +228,13 @@ describe('a fleet sharing one tenant window, in virtual time', () => {
     t.diagnostic(`1 process: ${r.perWindow.toFixed(1)} of ${L} per window, ${r.refused} × 429`);
     assert.equal(r.refused, 0);
     assert.ok(r.perWindow >= 0.9 * L, `${r.perWindow.toFixed(1)} requests per window of ${L}`);
+  });
+
+  test('many requests in flight per process (10 files each) started together: never a 429', (t) => {
+    const r = runFleet(5, { durationMs: 10 * T, concurrency: 10 });
+    t.diagnostic(`5 processes × 10 in flight: ${r.perWindow.toFixed(1)} of ${L} per window, ${r.refused} × 429`);
+    assert.equal(r.refused, 0, `${r.refused} × 429`);
+    assert.ok(r.perWindow >= 0.8 * L);
   });
 
   test('2 to 6 processes and other seeds: never a 429', () => {

@@ -65,7 +65,7 @@ export class RateGovernor {
   private nudge!: { promise: Promise<void>; resolve: () => void };
 
   constructor(private opts: GovernorOptions) {
-    this.pacer = new HeaderPacer(opts.windowMs, opts.limit > 0 ? opts.limit : 60, Date.now());
+    this.pacer = new HeaderPacer(opts.windowMs, opts.limit > 0 ? opts.limit : 60);
     this.renewNudge();
     if (opts.stateFile) this.attach(opts.stateFile);
   }

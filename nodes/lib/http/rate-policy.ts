@@ -22,12 +22,15 @@
  *    pause): one request at a time until an answer says where the window stands (at most 2 s
  *    each, so a slow upload holds nobody up) — never a burst into a window others may have
  *    spent, never a long wait for nothing.
- * 4. Alone → no pacing. Others' requests show as R falling by more than our own answers account
- *    for (`L − R − ours − unanswered ≥ 1` within one window). After a whole window of our own
- *    answers with no one else's requests in them, the process is alone and sends as fast as its
- *    own window allows: the single PC keeps its full speed, and the fleet recovers within one
- *    window when the others go quiet. Until then (and whenever our news is older than a window)
- *    we assume company.
+ * 4. Three modes, by what the headers showed of others' requests (R falling by more than our own
+ *    answers account for: `L − R − ours − unanswered ≥ 1` within one window):
+ *    - shared: others seen within the last window → rule 1, strictly (one request per gap);
+ *    - alone: a whole window of our own answers with nobody else in them → no pacing at all, our
+ *      own window (the governor's) is the limit: the single PC keeps its full speed, and a fleet
+ *      is back at full speed within a window when the others go quiet;
+ *    - unknown (a fresh start, or news older than a window, and nobody seen): no spacing, but at
+ *      most `reserve` requests unanswered at once — the first answers show whether anyone else is
+ *      there, and PCs started together spend at most `reserve` each before they know.
  * 5. R at 0 (or below our reserve + unanswered): wait for the reset, in every mode.
  * 6. Answers without rate headers (a server that does not send them; the reference says the spec
  *    declares them on few operations, so their presence everywhere is UNCONFIRMED): no header
@@ -70,7 +73,7 @@ const SAME_WINDOW_MS = 1500;
 // longer than this: a slow upload must not hold up every other request of the tenant.
 const PROBE_PATIENCE_MS = 2000;
 
-export type PacingMode = 'alone' | 'shared';
+export type PacingMode = 'alone' | 'shared' | 'unknown';
 
 interface WindowView {
   /** When the window starts afresh (our clock; never earlier than the server's). */
@@ -84,9 +87,11 @@ interface WindowView {
 
 export class HeaderPacer {
   private win?: WindowView;
-  /** Last time someone else's requests showed in the headers (at start: unknown counts as company). */
-  private lastForeignAt: number;
+  /** Last time someone else's requests showed in the headers. */
+  private lastForeignAt = -Infinity;
   private lastObservedAt = -Infinity;
+  /** Since when answers have come without a gap of a window (our news has been current). */
+  private watchedSince = Infinity;
   private lastSendAt = -Infinity;
   /** Whether the latest answer carried rate headers (undefined: no answer yet). */
   private headersSeen: boolean | undefined;
@@ -96,10 +101,7 @@ export class HeaderPacer {
   constructor(
     private windowMs: number,
     private defaultLimit: number,
-    now: number,
-  ) {
-    this.lastForeignAt = now;
-  }
+  ) {}
 
   configure(windowMs: number, defaultLimit: number): void {
     this.windowMs = windowMs;
@@ -125,6 +127,7 @@ export class HeaderPacer {
 
   private observe(now: number, h: RateHeaders, counted: boolean): void {
     this.headersSeen = true;
+    if (now - this.lastObservedAt >= this.windowMs) this.watchedSince = now;
     this.lastObservedAt = now;
     const resetAt = now + h.resetMs;
     const limit = h.limit ?? this.defaultLimit;
@@ -145,8 +148,9 @@ export class HeaderPacer {
   }
 
   mode(now: number): PacingMode {
-    const watched = now - this.lastObservedAt < this.windowMs;
-    return watched && now - this.lastForeignAt > this.windowMs ? 'alone' : 'shared';
+    if (now - this.lastForeignAt <= this.windowMs) return 'shared';
+    const watched = now - this.lastObservedAt < this.windowMs && now - this.watchedSince >= this.windowMs;
+    return watched ? 'alone' : 'unknown';
   }
 
   /** The window as last seen, while it lasts. */
@@ -160,13 +164,17 @@ export class HeaderPacer {
     // our own window (the governor's) is all there is.
     if (this.headersSeen === false) return 0;
     const w = this.view(now);
-    if (this.mode(now) === 'alone') {
+    const mode = this.mode(now);
+    if (mode === 'alone') {
       // Our own window (the governor's) paces us; only an exhausted server window stops us.
       return w && w.remaining - this.unanswered <= 0 ? w.resetAt - now : 0;
     }
-    if (!w) return this.unanswered > 0 ? Math.max(0, this.lastSendAt + PROBE_PATIENCE_MS - now) : 0;
-    const available = w.remaining - this.unanswered - reserveFor(w.limit);
+    const waitForAnswer = Math.max(0, this.lastSendAt + PROBE_PATIENCE_MS - now);
+    if (!w) return this.unanswered > 0 ? waitForAnswer : 0;
+    const reserve = reserveFor(w.limit);
+    const available = w.remaining - this.unanswered - reserve;
     if (available <= 0) return w.resetAt - now;
+    if (mode === 'unknown') return this.unanswered >= reserve ? waitForAnswer : 0;
     const gap = (w.resetAt - now) / available;
     return Math.max(0, this.lastSendAt + gap - now);
   }
