@@ -202,6 +202,8 @@ export class RateGovernor {
       } catch (err) {
         this.setSharedProblem(new LabError('NETWORK', 'http.sharedBudgetDown', { reason: (err as Error).message }));
       }
+    } else if (shared?.starting) {
+      return 100;
     } else if (shared) {
       this.setSharedProblem(new LabError('NETWORK', 'http.sharedBudgetDown', { reason: shared.problem }));
     }

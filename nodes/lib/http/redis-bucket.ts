@@ -42,6 +42,9 @@ return wait
 
 // A Redis that does not answer within this long counts as down for this request.
 const COMMAND_TIMEOUT_MS = 1500;
+// Right after start the connection is still being made: requests wait this long for it before
+// falling back (no false "Redis down" at every deploy).
+const CONNECT_GRACE_MS = 3000;
 const WINDOW_MARGIN_MS = 250;
 
 export interface RedisBucketOptions {
@@ -60,6 +63,8 @@ type TakeFn = (key: string, capacity: number, perMs: number, ttlMs: number) => P
 export class RedisBucket {
   private readonly redis: Redis & { labwireTake?: TakeFn };
   private lastError = '';
+  private readonly createdAt = Date.now();
+  private everReady = false;
 
   constructor(private readonly o: RedisBucketOptions) {
     this.redis = new Redis(o.url, {
@@ -77,12 +82,20 @@ export class RedisBucket {
     this.redis.on('error', (err: Error) => {
       this.lastError = err.message;
     });
+    this.redis.on('ready', () => {
+      this.everReady = true;
+    });
     this.redis.defineCommand('labwireTake', { numberOfKeys: 1, lua: TAKE_SCRIPT });
   }
 
   /** True while connected; a request then draws from the bucket, else the caller falls back. */
   get ready(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  /** Still making its first connection (briefly after start): worth waiting for, not yet a failure. */
+  get starting(): boolean {
+    return !this.everReady && Date.now() - this.createdAt < CONNECT_GRACE_MS && this.redis.status !== 'end';
   }
 
   /** Why it is not ready (the client's last error), for the warning. */
