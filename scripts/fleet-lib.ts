@@ -74,10 +74,10 @@ export interface RedisServer {
 }
 
 /** A throw-away redis-server on a free loopback port: no persistence, no config file. */
-export async function startRedisServer(dir: string): Promise<RedisServer> {
+export async function startRedisServer(dir: string, port?: number): Promise<RedisServer> {
   const bin = redisServerPath();
   if (!bin) throw new Error('redis-server is not installed (Debian: apt-get install -y redis-server)');
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawn(bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {
