@@ -14,7 +14,21 @@
  * When Redis cannot be reached the caller (the governor) falls back to header-aware pacing and says
  * so; the client keeps reconnecting in the background and the bucket is used again once it is back.
  */
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
+
+/**
+ * ioredis is an optional dependency: only the Redis mode needs it, and the pack keeps within the
+ * Flow Library's dependency budget. Loaded on first use; missing, the bucket is never ready and
+ * requests are paced by headers, with the warning saying why.
+ */
+function loadIORedis(): typeof Redis | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('ioredis') as typeof Redis;
+  } catch {
+    return undefined;
+  }
+}
 
 const TAKE_SCRIPT = `
 local t = redis.call('TIME')
@@ -61,13 +75,18 @@ export interface RedisBucketOptions {
 type TakeFn = (key: string, capacity: number, perMs: number, ttlMs: number) => Promise<number>;
 
 export class RedisBucket {
-  private readonly redis: Redis & { labwireTake?: TakeFn };
+  private readonly redis?: Redis & { labwireTake?: TakeFn };
   private lastError = '';
   private readonly createdAt = Date.now();
   private everReady = false;
 
   constructor(private readonly o: RedisBucketOptions) {
-    this.redis = new Redis(o.url, {
+    const IORedis = loadIORedis();
+    if (!IORedis) {
+      this.lastError = 'the optional package ioredis is not installed (npm install ioredis in the Node-RED user directory)';
+      return;
+    }
+    this.redis = new IORedis(o.url, {
       ...(o.password ? { password: o.password } : {}),
       // Never queue while disconnected: a down Redis must answer "no" at once, so requests fall back.
       enableOfflineQueue: false,
@@ -79,28 +98,29 @@ export class RedisBucket {
       lazyConnect: false,
     });
     // ioredis emits 'error' for every failed (re)connect; unhandled it would crash Node-RED.
-    this.redis.on('error', (err: Error) => {
+    const redis = this.redis;
+    redis.on('error', (err: Error) => {
       this.lastError = err.message;
     });
-    this.redis.on('ready', () => {
+    redis.on('ready', () => {
       this.everReady = true;
     });
-    this.redis.defineCommand('labwireTake', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    redis.defineCommand('labwireTake', { numberOfKeys: 1, lua: TAKE_SCRIPT });
   }
 
   /** True while connected; a request then draws from the bucket, else the caller falls back. */
   get ready(): boolean {
-    return this.redis.status === 'ready';
+    return this.redis?.status === 'ready';
   }
 
   /** Still making its first connection (briefly after start): worth waiting for, not yet a failure. */
   get starting(): boolean {
-    return !this.everReady && Date.now() - this.createdAt < CONNECT_GRACE_MS && this.redis.status !== 'end';
+    return !!this.redis && !this.everReady && Date.now() - this.createdAt < CONNECT_GRACE_MS && this.redis.status !== 'end';
   }
 
   /** Why it is not ready (the client's last error), for the warning. */
   get problem(): string {
-    return this.lastError || this.redis.status;
+    return this.lastError || this.redis?.status || 'not connected';
   }
 
   /** Takes one token: 0 when granted, else how long to wait before trying again. Throws when Redis fails. */
@@ -108,12 +128,13 @@ export class RedisBucket {
     const { limit, windowMs } = this.o;
     const capacity = Math.max(1, Math.ceil(limit / 20));
     const perMs = Math.max(1, limit - capacity) / (windowMs + WINDOW_MARGIN_MS);
-    const wait = await this.redis.labwireTake!(this.o.key, capacity, perMs, windowMs * 4);
+    if (!this.redis?.labwireTake) throw new Error(this.problem);
+    const wait = await this.redis.labwireTake(this.o.key, capacity, perMs, windowMs * 4);
     return Math.max(0, Number(wait) || 0);
   }
 
   close(): void {
-    this.redis.disconnect();
+    this.redis?.disconnect();
   }
 }
 
