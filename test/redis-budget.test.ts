@@ -62,6 +62,29 @@ describe('shared rate budget in Redis', { skip }, () => {
     for (const b of buckets) b.close();
   });
 
+  test('a Redis user limited to the labwire:* keys, with its password as a credential: enough, and nothing more', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const IORedis = require('ioredis');
+    const admin = new IORedis(redis.url);
+    // The ACL docs/fleet.md gives for the pack's Redis user.
+    await admin.call('ACL', 'SETUSER', 'labwire', 'on', '>FAKE_redis_pw', '~labwire:*', '+eval', '+evalsha', '+hmget', '+hset', '+pexpire', '+time', '+info');
+    admin.disconnect();
+    const url = redis.url.replace('redis://', 'redis://labwire@');
+    const ok = new RedisBucket({ url, password: 'FAKE_redis_pw', key: 'labwire:rate:acl-test', limit: 60, windowMs: 30_000 });
+    const other = new RedisBucket({ url, password: 'FAKE_redis_pw', key: 'elsewhere', limit: 60, windowMs: 30_000 });
+    const wrong = new RedisBucket({ url, password: 'FAKE_wrong', key: 'labwire:rate:acl-test', limit: 60, windowMs: 30_000 });
+    try {
+      await waitFor('the connections', () => ok.ready && other.ready);
+      assert.equal(await ok.take(), 0);
+      await assert.rejects(other.take(), /NOPERM/);
+      await waitFor('the refusal', () => /WRONGPASS/.test(wrong.problem));
+      assert.equal(wrong.ready, false);
+      assert.ok(!wrong.problem.includes('FAKE_wrong'), 'the password is in no message');
+    } finally {
+      for (const b of [ok, other, wrong]) b.close();
+    }
+  });
+
   test('Redis gone: requests go on paced by headers, the problem is told; Redis back: the bucket again', { timeout: 120_000 }, async () => {
     const port = Number(new URL(redis.url).port);
     const told: Array<LabError | undefined> = [];

@@ -15,6 +15,7 @@
  * so; the client keeps reconnecting in the background and the bucket is used again once it is back.
  */
 import type Redis from 'ioredis';
+import { registerSecret } from './errors';
 
 /**
  * ioredis is an optional dependency: only the Redis mode needs it, and the pack keeps within the
@@ -72,6 +73,22 @@ export interface RedisBucketOptions {
   windowMs: number;
 }
 
+/**
+ * The password goes into the URL: ioredis lets a URL's user name come with an empty password that
+ * beats a separate `password` option. It is a secret: kept out of every message.
+ */
+function withPassword(url: string, password?: string): string {
+  if (!password) return url;
+  registerSecret(password);
+  try {
+    const u = new URL(url);
+    u.password = password; // percent-encoded by URL, decoded again by ioredis
+    return u.toString();
+  } catch {
+    return url; // not a URL: ioredis reports it, and requests fall back to header pacing
+  }
+}
+
 type TakeFn = (key: string, capacity: number, perMs: number, ttlMs: number) => Promise<number>;
 
 export class RedisBucket {
@@ -86,8 +103,7 @@ export class RedisBucket {
       this.lastError = 'the optional package ioredis is not installed (npm install ioredis in the Node-RED user directory)';
       return;
     }
-    this.redis = new IORedis(o.url, {
-      ...(o.password ? { password: o.password } : {}),
+    this.redis = new IORedis(withPassword(o.url, o.password), {
       // Never queue while disconnected: a down Redis must answer "no" at once, so requests fall back.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
