@@ -139,13 +139,14 @@ export class HttpClient {
       // itself, not mistaken for a network error of this request.
       const governed = !spec.absolute && this.opts.governor ? this.opts.governor : undefined;
       let authHeaders: Record<string, string>;
+      let body: ReturnType<NonNullable<RequestSpec['body']>> | undefined;
       try {
         authHeaders = spec.absolute ? {} : ((await this.opts.auth?.()) ?? {});
+        body = spec.body?.();
       } catch (err) {
         governed?.settle(); // never sent: the governor must not wait for its answer
         throw err;
       }
-      const body = spec.body?.();
       try {
         res = await this.send(spec, url, body, authHeaders, what);
       } catch (err) {
