@@ -18,6 +18,8 @@ interface BenchlingTenantDef extends NodeDef {
   rateLimit?: string | number;
   timeout?: string | number;
   caFile?: string;
+  /** Optional: a Redis server holding the tenant's rate budget for all Node-REDs (`${ENV}` allowed). */
+  redisUrl?: string;
 }
 
 
@@ -29,7 +31,11 @@ export = function (RED: NodeAPI): void {
     const s = new Settings(RED, this);
     const limit = s.integer(t('label.rateLimit'), def.rateLimit, { default: DEFAULT_RATE_LIMIT.limit, min: 1 });
     const timeoutMs = s.seconds(t('label.timeout'), def.timeout, { default: 30, min: 0.1 });
+    const redisUrl = s.env(t('label.redisUrl'), def.redisUrl) || undefined;
     this.settingsProblem = () => s.ownProblem();
+    // Shown by every node of the tenant (yellow) while the Redis budget is down and headers pace.
+    let sharedProblem: ReturnType<typeof t.error> | undefined;
+    this.warning = () => sharedProblem;
     this.client = lazyClient(this, () => {
         const creds = this.credentials ?? {};
         return new BenchlingClient({
@@ -43,6 +49,12 @@ export = function (RED: NodeAPI): void {
           // The tenant's spent window survives a restart (no 429 burst right after one).
           stateDir: RED.settings.userDir,
           onStateError: (err) => this.warn(t.error(err).message),
+          redisUrl,
+          redisPassword: creds.redisPassword || undefined,
+          onSharedProblem: (err) => {
+            sharedProblem = err && t.error(err);
+            if (sharedProblem) this.warn(sharedProblem.message);
+          },
         });
     });
   }
@@ -71,6 +83,6 @@ export = function (RED: NodeAPI): void {
   });
 
   RED.nodes.registerType('benchling-tenant', BenchlingTenant as never, {
-    credentials: { apiKey: { type: 'password' }, clientId: { type: 'text' }, clientSecret: { type: 'password' } },
+    credentials: { apiKey: { type: 'password' }, clientId: { type: 'text' }, clientSecret: { type: 'password' }, redisPassword: { type: 'password' } },
   });
 };

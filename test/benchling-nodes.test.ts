@@ -10,6 +10,8 @@ import * as path from 'path';
 import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
 import { Journal, stateFilePath } from '../nodes/lib/journal';
 import { helper, loadFlow, nextMessage, tempDir, unload, delay } from './support/nodered';
+import { freePort } from '../scripts/node-red-process';
+import { closeSharedBuckets } from '../nodes/lib/http/redis-bucket';
 
 const TYPES = ['benchling-tenant', 'benchling-upload-blob', 'benchling-create-processor', 'benchling-poll-task'];
 const FAKE_BAD_KEY = 'sk_FAKE_wrong_key_for_tests';
@@ -19,12 +21,13 @@ interface FlowOptions {
   timeout?: number;
   configName?: string;
   assayRunId?: string;
+  redisUrl?: string;
 }
 
 function pipelineFlow(o: FlowOptions = {}) {
   return [
     { id: 'tab', type: 'tab', label: 'test' },
-    { id: 'tenant', type: 'benchling-tenant', z: 'tab', url: o.url, rateLimit: 600, timeout: o.timeout ?? 5 },
+    { id: 'tenant', type: 'benchling-tenant', z: 'tab', url: o.url, rateLimit: 600, timeout: o.timeout ?? 5, redisUrl: o.redisUrl },
     { id: 'upload', type: 'benchling-upload-blob', z: 'tab', tenant: 'tenant', file: 'payload', fileType: 'msg', wires: [['create', 'uploaded']] },
     {
       id: 'create',
@@ -75,6 +78,23 @@ describe('Benchling nodes in Node-RED', () => {
     fs.writeFileSync(file, body);
     return file;
   }
+
+  test('a shared budget whose Redis cannot be reached: the work goes on, the status says so in yellow', async () => {
+    // A port nobody listens on: the Redis of the tenant's shared budget is down.
+    const h = await load({ redisUrl: `redis://127.0.0.1:${await freePort()}` });
+    try {
+      const done = nextMessage(h.getNode('ok'));
+      h.getNode('upload').receive({ payload: csv('redis-down.csv'), assayRunId: SEED.runs[0].id });
+      const msg = await done;
+      assert.equal(msg.payload.status, 'SUCCEEDED', 'processing never stops for the shared budget');
+      const last = h.getNode('poll').status.lastCall.args[0];
+      assert.equal(last.fill, 'yellow');
+      assert.equal(last.shape, 'ring');
+      assert.match(last.text, /^Redis budget down/);
+    } finally {
+      closeSharedBuckets();
+    }
+  });
 
   test('file → blob → processor → task SUCCEEDED, with status along the way', async () => {
     const h = await load();

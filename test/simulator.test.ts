@@ -602,6 +602,30 @@ describe('benchling simulator: rate limit', () => {
   });
 });
 
+describe('benchling simulator: one window for the whole tenant', () => {
+  test('two lab PCs with their own API keys spend one window, and both see it in the headers', async () => {
+    const lab = await startLabSimulator({ benchling: { rateLimit: { limit: 6, windowMs: 30_000 }, apiKeys: ['sk_FAKE_pc1', 'sk_FAKE_pc2'] } });
+    try {
+      const sim = lab.benchling;
+      const pc1 = { auth: sim.authHeader('sk_FAKE_pc1') };
+      const pc2 = { auth: sim.authHeader('sk_FAKE_pc2') };
+      const seen: string[] = [];
+      for (const who of [pc1, pc2, pc1, pc2, pc2, pc1]) {
+        const r = await call(sim, 'GET', `/assay-runs/${RUN1}`, undefined, who);
+        assert.equal(r.status, 200);
+        seen.push(String(r.headers.get('x-rate-limit-remaining')));
+      }
+      assert.deepEqual(seen, ['5', '4', '3', '2', '1', '0'], 'remaining falls with every PC\'s requests');
+      const refused = await call(sim, 'GET', `/assay-runs/${RUN1}`, undefined, pc2);
+      assert.equal(refused.status, 429, 'the other PC is refused too: the limit is the tenant\'s');
+      assert.equal(refused.headers.get('x-rate-limit-remaining'), '0');
+      assert.ok(Number(refused.headers.get('x-rate-limit-reset')) > 0);
+    } finally {
+      await lab.close();
+    }
+  });
+});
+
 describe('benchling simulator: faults', () => {
   let lab: LabSimulator;
   let sim: BenchlingSim;

@@ -3,7 +3,7 @@ import type { Node } from 'node-red';
 import type { BenchlingClient } from '../clients/benchling/client';
 import type { CheckedConfigNode } from './settings';
 
-export interface BenchlingTenantNode extends Node<{ apiKey?: string; clientId?: string; clientSecret?: string }>, CheckedConfigNode {
+export interface BenchlingTenantNode extends Node<{ apiKey?: string; clientId?: string; clientSecret?: string; redisPassword?: string }>, CheckedConfigNode {
   /** The tenant's client; throws a clear error when the URL or key is missing or malformed. */
   client(): BenchlingClient;
 }

@@ -108,7 +108,9 @@ export function handleInput(RED: NodeAPI, node: Node, work: (w: Work) => Promise
         () => {
           if (controller.signal.aborted) return done();
           const text = opts.doneStatus ? opts.doneStatus(msg) : t.shared('status.done');
-          if (text === null) node.status({});
+          const warning = opts.settings?.warning();
+          if (warning) setStatus(node, 'yellow', warning.message, 'ring');
+          else if (text === null) node.status({});
           else if (typeof text === 'string') setStatus(node, 'green', text);
           else setStatus(node, text.fill, text.text);
           done();

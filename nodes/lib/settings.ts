@@ -29,6 +29,8 @@ export interface NumberRule {
 /** A config node whose settings were read with `Settings`: its problem, if any. */
 export interface CheckedConfigNode {
   settingsProblem?: () => LabError | undefined;
+  /** Something the nodes using it should show (yellow) although they work, e.g. a fallback in use. */
+  warning?: () => Error | undefined;
 }
 
 type Unit = 'seconds' | 'hours' | 'days';
@@ -93,6 +95,16 @@ export class Settings {
   /** Adds a problem found by the node itself (e.g. two settings that contradict each other). */
   add(problem: LabError): void {
     this.problems.push(problem);
+  }
+
+  /** A warning of a config node this node uses (the first), for its status after a success. */
+  warning(): Error | undefined {
+    for (const c of this.configs) {
+      const cfg = c.id ? (this.RED.nodes.getNode(c.id) as unknown as CheckedConfigNode | null) : null;
+      const w = cfg?.warning?.();
+      if (w) return w;
+    }
+    return undefined;
   }
 
   /** The node's own problems, then those of the config nodes it uses; undefined when all is well. */

@@ -6,6 +6,7 @@ import { createHash } from 'crypto';
 import { HttpClient, HttpClientOptions, type ApiErrorDescription, type OnWait } from '../../lib/http/client';
 import { badInput, LabError, registerSecret, requireField } from '../../lib/http/errors';
 import { governorFor } from '../../lib/http/governor';
+import { sharedBucketFor } from '../../lib/http/redis-bucket';
 import { errorText, messageRef, type MessageRef } from '../../lib/messages';
 import type { NetworkOptions } from '../../lib/http/network';
 import { pollUntil, PollOptions } from '../../lib/poll';
@@ -47,6 +48,15 @@ export interface BenchlingClientOptions {
   stateDir?: string;
   /** Told once when that state cannot be written (the limit is then kept in memory). */
   onStateError?: (err: LabError) => void;
+  /**
+   * A Redis server holding the tenant's rate budget for every Node-RED (every lab PC) that uses
+   * the tenant: `redis://host:6379` (password in `redisPassword`, or in the URL). None: each
+   * process paces itself by the answers' rate headers.
+   */
+  redisUrl?: string;
+  redisPassword?: string;
+  /** Told when the shared budget cannot be used (requests are then paced by headers) and when it is back. */
+  onSharedProblem?: (err: LabError | undefined) => void;
 }
 
 export const DEFAULT_RATE_LIMIT = { limit: 60, windowMs: 30_000 };
@@ -128,12 +138,16 @@ export class BenchlingClient {
     const stateFile = o.stateDir
       ? stateFilePath(o.stateDir, 'rate-limit', `benchling-${createHash('sha256').update(governorKey).digest('hex').slice(0, 16)}`)
       : undefined;
+    // The Redis budget is the tenant's (its URL), whatever credential each PC uses: the limit is per tenant.
+    const shared = o.redisUrl
+      ? sharedBucketFor({ url: o.redisUrl, password: o.redisPassword, key: `labwire:rate:benchling:${createHash('sha256').update(this.apiBase).digest('hex').slice(0, 16)}`, ...rate })
+      : undefined;
     const opts: HttpClientOptions = {
       service: 'Benchling',
       baseUrl: this.apiBase,
       auth,
       onUnauthorized,
-      governor: governorFor(governorKey, { ...rate, stateFile, onStateError: o.onStateError }),
+      governor: governorFor(governorKey, { ...rate, stateFile, onStateError: o.onStateError, shared, onSharedProblem: o.onSharedProblem }),
       timeoutMs: o.timeoutMs,
       retries: o.retries,
       backoff: o.backoff,

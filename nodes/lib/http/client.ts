@@ -139,11 +139,20 @@ export class HttpClient {
       let res: AxiosResponse;
       // Outside the try: a failure to authenticate (e.g. a refused OAuth token) is reported as
       // itself, not mistaken for a network error of this request.
-      const authHeaders = spec.absolute ? {} : ((await this.opts.auth?.()) ?? {});
-      const body = spec.body?.();
+      const governed = !spec.absolute && this.opts.governor ? this.opts.governor : undefined;
+      let authHeaders: Record<string, string>;
+      let body: ReturnType<NonNullable<RequestSpec['body']>> | undefined;
+      try {
+        authHeaders = spec.absolute ? {} : ((await this.opts.auth?.()) ?? {});
+        body = spec.body?.();
+      } catch (err) {
+        governed?.settle(); // never sent: the governor must not wait for its answer
+        throw err;
+      }
       try {
         res = await this.send(spec, url, body, authHeaders, what);
       } catch (err) {
+        governed?.settle();
         countHttpAttempt(this.opts.service, spec.signal?.aborted ? 'cancelled' : noAnswer(err));
         body?.stream.destroy();
         if (spec.signal?.aborted) throw cancelled(spec.signal);
@@ -162,7 +171,7 @@ export class HttpClient {
         throw failure;
       }
 
-      if (!spec.absolute) this.opts.governor?.observe(res.headers as Record<string, unknown>);
+      governed?.settle(res.headers as Record<string, unknown>, res.status);
       const status = res.status;
       countHttpAttempt(this.opts.service, status);
       if (status >= 200 && status < 300) return this.success<T>(res, spec, what);

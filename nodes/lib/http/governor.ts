@@ -3,8 +3,12 @@
  * credential) shares one governor, so all the nodes of a flow together stay under the tenant's
  * limit instead of each discovering it through 429s.
  *
- * Two sources of truth, whichever is stricter: our own sliding window (the documented default for
- * Benchling is 60 requests per 30 s) and the server's `x-rate-limit-remaining` / `-reset` headers.
+ * Three sources of truth, whichever is strictest: our own sliding window (the documented default
+ * for Benchling is 60 requests per 30 s); the tenant-wide window the server reports in every
+ * answer's `x-rate-limit-*` headers, which other processes (other lab PCs) spend too — paced by
+ * the policy in rate-policy.ts; and, when the tenant is set up with one, a token bucket in Redis
+ * shared by all the tenant's Node-REDs (redis-bucket.ts), which replaces the header pacing while
+ * Redis answers and falls back to it (saying so) when it does not.
  *
  * Restart-safe with a state file: the server's window does not restart with Node-RED, so a window
  * kept only in memory starts empty after a restart and bursts into 429s. Each send time (and each
@@ -17,6 +21,8 @@ import * as path from 'path';
 import { LabError } from './errors';
 import { cancelled, sleep } from '../timing';
 import { countedWait } from '../metrics';
+import { HeaderPacer, readRateHeaders, type PacingMode } from './rate-policy';
+import type { RedisBucket } from './redis-bucket';
 
 export interface GovernorOptions {
   /** Requests allowed per window. 0 or less disables our own window (headers still apply). */
@@ -26,7 +32,15 @@ export interface GovernorOptions {
   stateFile?: string;
   /** Told once when the state file cannot be used; the governor then goes on in memory. */
   onStateError?: (err: LabError) => void;
+  /** A budget shared by all processes of the tenant (Redis); none: header-aware pacing. */
+  shared?: RedisBucket;
+  /** Told when the shared budget fails (a LabError) and when it is back (undefined). */
+  onSharedProblem?: (err: LabError | undefined) => void;
 }
+
+// Waits are re-checked at least this often: new answers (or the shared budget coming back) may
+// shorten them.
+const MAX_NAP_MS = 1000;
 
 // Requests are counted when sent but the server counts them when they arrive; a small margin
 // keeps a burst at the edge of a window from landing 61 in the server's.
@@ -59,13 +73,20 @@ export class RateGovernor {
   private linesInFile = 0;
   /** Set while requests wait for the rate limit; nodes show it in their status. */
   waiting = 0;
+  private readonly pacer: HeaderPacer;
+  private sharedProblem?: LabError;
+  private nudge!: { promise: Promise<void>; resolve: () => void };
 
   constructor(private opts: GovernorOptions) {
+    this.pacer = new HeaderPacer(opts.windowMs, opts.limit > 0 ? opts.limit : 60);
+    this.renewNudge();
     if (opts.stateFile) this.attach(opts.stateFile);
   }
 
   configure(opts: GovernorOptions): void {
     this.opts = opts;
+    this.pacer.configure(opts.windowMs, opts.limit > 0 ? opts.limit : 60);
+    if (!opts.shared) this.setSharedProblem(undefined);
     // A redeploy may point it elsewhere (another user directory); a failed file is tried again.
     if (opts.stateFile && opts.stateFile !== this.stateFile) this.attach(opts.stateFile);
   }
@@ -196,25 +217,83 @@ export class RateGovernor {
         let wait = this.blockedUntil - now;
         // The oldest send whose leaving the window frees a slot for this class.
         if (limit > 0 && this.sent.length >= limit) wait = Math.max(wait, this.sent[this.sent.length - limit] + span - now);
+        if (wait <= 0) wait = await this.budgetWait(now);
         if (wait <= 0) {
           this.sent.push(now);
           this.persist('s', now);
+          this.pacer.sent(now);
           return;
         }
-        await countedWait(sleep(wait, signal));
+        await countedWait(Promise.race([sleep(Math.min(wait, MAX_NAP_MS), signal), this.nudge.promise]));
       }
     } finally {
       this.waiting--;
     }
   }
 
-  /** Reads the server's view of the window from a response's headers. */
-  observe(headers: Record<string, unknown>): void {
-    const remaining = Number(headers['x-rate-limit-remaining']);
-    const reset = Number(headers['x-rate-limit-reset']);
-    if (Number.isFinite(remaining) && remaining <= 0 && Number.isFinite(reset) && reset >= 0) {
-      this.blockUntil(Date.now() + reset * 1000 + WINDOW_MARGIN_MS);
+  /**
+   * The tenant-wide budget: the shared Redis bucket while it answers (a token is taken when this
+   * returns 0), else the header pacing. Redis failing never stops a request: it is told once, and
+   * the headers pace until Redis is back.
+   */
+  private async budgetWait(now: number): Promise<number> {
+    const shared = this.opts.shared;
+    if (shared?.ready) {
+      try {
+        const wait = await shared.take();
+        this.setSharedProblem(undefined);
+        return wait;
+      } catch (err) {
+        this.setSharedProblem(new LabError('NETWORK', 'http.sharedBudgetDown', { reason: (err as Error).message }));
+      }
+    } else if (shared?.starting) {
+      return 100;
+    } else if (shared) {
+      this.setSharedProblem(new LabError('NETWORK', 'http.sharedBudgetDown', { reason: shared.problem }));
     }
+    return this.pacer.delay(Date.now() > now ? Date.now() : now);
+  }
+
+  private setSharedProblem(err: LabError | undefined): void {
+    if (!err === !this.sharedProblem) return;
+    this.sharedProblem = err;
+    this.opts.onSharedProblem?.(err);
+  }
+
+  /** Set while the tenant's shared budget (Redis) cannot be used and the headers pace instead. */
+  get sharedBudgetProblem(): LabError | undefined {
+    return this.sharedProblem;
+  }
+
+  /** How requests are paced now: by the shared bucket, or by the headers (alone or in company). */
+  pacing(): 'shared-budget' | PacingMode {
+    return this.opts.shared?.ready && !this.sharedProblem ? 'shared-budget' : this.pacer.mode(Date.now());
+  }
+
+  private renewNudge(): void {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.nudge = { promise, resolve };
+  }
+
+  /**
+   * A request that passed `acquire` is over: answered (its headers are read; `status` 429 means the
+   * server did not count it) or failed without an answer (no headers).
+   */
+  settle(headers?: Record<string, unknown>, status?: number): void {
+    const now = Date.now();
+    const rate = headers ? readRateHeaders(headers) : undefined;
+    this.pacer.answered(now, rate, status !== 429, headers !== undefined);
+    if (rate && rate.remaining <= 0) this.blockUntil(now + rate.resetMs + WINDOW_MARGIN_MS);
+    // Waiters re-check at once: this answer may let the next request go.
+    const { resolve } = this.nudge;
+    this.renewNudge();
+    resolve();
+  }
+
+  /** Reads the server's view of the window from a response's headers (same as settle). */
+  observe(headers: Record<string, unknown>, status?: number): void {
+    this.settle(headers, status);
   }
 
   /** Holds every request of the tenant until `time` (e.g. after a 429). */
