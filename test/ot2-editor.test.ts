@@ -66,7 +66,7 @@ describe('ot2 editor dialogs', { skip: chromiumOrSkip() }, () => {
     await page.evaluate(() => (globalThis as any).RED.editor.editConfig('', 'ot2-robot', 'robot1'));
     await page.waitForSelector('#node-config-input-generation', { timeout: 15_000 });
     const options = await page.$$eval('#node-config-input-generation option', (os: HTMLOptionElement[]) => os.map((o) => o.textContent));
-    assert.deepEqual(options, ['auto (ask the robot)', '4.x sessions (robot software 4.x)', 'runs (robot software 5.x – 8.x)']);
+    assert.deepEqual(options, ['auto (ask the robot)', 'sessions (software 4.x)', 'runs (software 5.x – 8.x)']);
     assert.deepEqual(pageErrors, []);
     await page.close();
   });

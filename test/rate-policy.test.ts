@@ -6,7 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HeaderPacer, readRateHeaders, reserveFor, type RateHeaders } from '../nodes/lib/http/rate-policy';
+import { bulkLimit, HeaderPacer, readRateHeaders, reserveFor, type RateHeaders } from '../nodes/lib/http/rate-policy';
 
 const L = 60;
 const T = 30_000;
@@ -47,6 +47,30 @@ describe('the pacing rules', () => {
     p.sent(2000);
     // two unanswered now: available 28 over the 28.1 s left, from the last send at 2000
     assert.ok(Math.abs(p.delay(2000) - 28_100 / 28) < 1);
+  });
+
+  test('bulk requests (blob parts) leave the interactive share of the tenant\'s window to polls and creates', () => {
+    assert.equal(L - bulkLimit(L), 10);
+    // 15 left, others spending too: interactive has 15 − 6 reserve = 9 to spread; bulk would cut
+    // into the interactive share (9 − 10 < 0), so it waits for the reset.
+    const p = new HeaderPacer(T, L);
+    p.sent(0);
+    p.answered(10, h(15, 20));
+    assert.equal(p.mode(10), 'shared');
+    assert.ok(p.delay(10) < 20_000 / 9 + 1, `interactive: ${p.delay(10)} ms`);
+    assert.equal(p.delay(10, true), 20_000);
+    // A new window with 17 left: bulk has 17 − 6 − 10 = 1 to spread over 30 s, interactive 11.
+    p.sent(20);
+    p.answered(30, h(17, 30));
+    assert.equal(p.delay(30, true), 20 + 30_000 - 30);
+    assert.equal(Math.round(p.delay(30)), Math.round(20 + 30_000 / 11 - 30));
+    // Shared mode: bulk is spaced over what is left after the reserve and the interactive share.
+    const q = new HeaderPacer(T, L);
+    q.sent(0);
+    q.answered(100, h(36, 30)); // company
+    assert.equal(q.mode(100), 'shared');
+    assert.equal(q.delay(100), 900); // 30 available over 30 s
+    assert.equal(q.delay(100, true), 1400); // 20 available over 30 s
   });
 
   test('slows down as the remaining falls, and waits for the reset below the reserve', () => {

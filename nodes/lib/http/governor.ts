@@ -21,7 +21,9 @@ import * as path from 'path';
 import { LabError } from './errors';
 import { cancelled, sleep } from '../timing';
 import { countedWait } from '../metrics';
-import { HeaderPacer, readRateHeaders, type PacingMode } from './rate-policy';
+import { bulkLimit, HeaderPacer, readRateHeaders, type PacingMode } from './rate-policy';
+
+export { bulkLimit };
 import type { RedisBucket } from './redis-bucket';
 
 export interface GovernorOptions {
@@ -59,8 +61,6 @@ const MAX_AHEAD_MS = 60 * 60_000;
  * so one big upload under the tenant's limit does not hold back the polls of every other file.
  */
 export type RequestClass = 'interactive' | 'bulk';
-/** The part of our window bulk requests never take: a sixth (10 of Benchling's 60 / 30 s). */
-const BULK_RESERVE = 1 / 6;
 
 export class RateGovernor {
   private readonly sent: number[] = [];
@@ -217,7 +217,7 @@ export class RateGovernor {
         let wait = this.blockedUntil - now;
         // The oldest send whose leaving the window frees a slot for this class.
         if (limit > 0 && this.sent.length >= limit) wait = Math.max(wait, this.sent[this.sent.length - limit] + span - now);
-        if (wait <= 0) wait = await this.budgetWait(now);
+        if (wait <= 0) wait = await this.budgetWait(now, bulk);
         if (wait <= 0) {
           this.sent.push(now);
           this.persist('s', now);
@@ -236,7 +236,7 @@ export class RateGovernor {
    * returns 0), else the header pacing. Redis failing never stops a request: it is told once, and
    * the headers pace until Redis is back.
    */
-  private async budgetWait(now: number): Promise<number> {
+  private async budgetWait(now: number, bulk: boolean): Promise<number> {
     const shared = this.opts.shared;
     if (shared?.ready) {
       try {
@@ -251,7 +251,7 @@ export class RateGovernor {
     } else if (shared) {
       this.setSharedProblem(new LabError('NETWORK', 'http.sharedBudgetDown', { reason: shared.problem }));
     }
-    return this.pacer.delay(Date.now() > now ? Date.now() : now);
+    return this.pacer.delay(Date.now() > now ? Date.now() : now, bulk);
   }
 
   private setSharedProblem(err: LabError | undefined): void {
@@ -304,11 +304,6 @@ export class RateGovernor {
   }
 }
 
-/** Slots of our window bulk requests may take: all but BULK_RESERVE, at least one. */
-export function bulkLimit(limit: number): number {
-  if (limit <= 1) return limit;
-  return Math.max(1, limit - Math.max(1, Math.floor(limit * BULK_RESERVE)));
-}
 
 const governors = new Map<string, RateGovernor>();
 

@@ -61,6 +61,19 @@ export function readRateHeaders(headers: Record<string, unknown>): RateHeaders |
   return { remaining: Math.max(0, remaining), resetMs: reset * 1000, limit: Number.isFinite(limit) && limit > 0 ? limit : undefined };
 }
 
+/** The part of a window bulk requests (blob parts) never take: a sixth (10 of Benchling's 60 / 30 s). */
+const BULK_RESERVE = 1 / 6;
+
+/**
+ * Slots of a window bulk requests may take: all but BULK_RESERVE, at least one. Applies to our
+ * own window (the governor's) and to the tenant's as the headers show it, so one big upload does
+ * not hold back the polls and creates of every other file — on one PC or many.
+ */
+export function bulkLimit(limit: number): number {
+  if (limit <= 1) return limit;
+  return Math.max(1, limit - Math.max(1, Math.floor(limit * BULK_RESERVE)));
+}
+
 /** The part of the window kept back for requests others sent since our last answer. */
 export function reserveFor(limit: number): number {
   return Math.max(2, Math.ceil(limit / 10));
@@ -158,8 +171,11 @@ export class HeaderPacer {
     return this.win && now < this.win.resetAt ? this.win : undefined;
   }
 
-  /** How long the next request should wait (0: it may go now). */
-  delay(now: number): number {
+  /**
+   * How long the next request should wait (0: it may go now). `bulk` (a blob part) also leaves
+   * the interactive share of the tenant's window (limit − bulkLimit) to polls and creates.
+   */
+  delay(now: number, bulk = false): number {
     // A server (or an endpoint) that says nothing about its window cannot be shared by headers:
     // our own window (the governor's) is all there is.
     if (this.headersSeen === false) return 0;
@@ -172,7 +188,7 @@ export class HeaderPacer {
     const waitForAnswer = Math.max(0, this.lastSendAt + PROBE_PATIENCE_MS - now);
     if (!w) return this.unanswered > 0 ? waitForAnswer : 0;
     const reserve = reserveFor(w.limit);
-    const available = w.remaining - this.unanswered - reserve;
+    const available = w.remaining - this.unanswered - reserve - (bulk ? w.limit - bulkLimit(w.limit) : 0);
     if (available <= 0) return w.resetAt - now;
     if (mode === 'unknown') return this.unanswered >= reserve ? waitForAnswer : 0;
     const gap = (w.resetAt - now) / available;
