@@ -32,8 +32,9 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { performance } from 'perf_hooks';
-import { startLabSimulator, SEED, DEFAULT_API_KEY, LabSimulator } from '../simulator';
+import { startLabSimulator, DEFAULT_API_KEY, LabSimulator } from '../simulator';
 import { freePort, readExample, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
+import { resultsLoopEnv } from '../scripts/example-env';
 
 const DAY_MS = 24 * 3600_000;
 const MB = 1e6;
@@ -600,12 +601,7 @@ export async function benchHistory(o: HistoryBenchOptions = {}): Promise<History
     sim = await startLabSimulator({ benchling: { rateLimit: false, taskDurationMs: 300 } });
     const port = await freePort();
     const env = {
-      BENCHLING_URL: sim.benchling.url,
-      BENCHLING_RUN_ID: SEED.runs[0].id,
-      BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
-      LAB_INSTRUMENT_FOLDER: instrument,
-      LAB_ARCHIVE_FOLDER: archive,
-      NO_PROXY: '127.0.0.1,localhost',
+      ...resultsLoopEnv(sim.benchling.url, { instrument: instrument, archive: archive }),
     };
 
     log(`  1. producing the real state: ${sample} files through example 01 in node-red (simulator, rate limit off)`);

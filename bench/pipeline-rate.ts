@@ -10,8 +10,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { startLabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
+import { startLabSimulator, DEFAULT_API_KEY } from '../simulator';
 import { freePort, readExample, startNodeRed } from '../scripts/node-red-process';
+import { resultsLoopEnv } from '../scripts/example-env';
 
 export interface PipelineRateResult {
   files: number;
@@ -39,12 +40,7 @@ export async function benchPipelineRate(o: { files?: number; limit?: number; win
     userDir: path.join(root, 'node-red'),
     port: await freePort(),
     env: {
-      BENCHLING_URL: sim.benchling.url,
-      BENCHLING_RUN_ID: SEED.runs[0].id,
-      BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
-      LAB_INSTRUMENT_FOLDER: instrument,
-      LAB_ARCHIVE_FOLDER: archive,
-      NO_PROXY: '127.0.0.1,localhost',
+      ...resultsLoopEnv(sim.benchling.url, { instrument: instrument, archive: archive }),
     },
   });
   try {

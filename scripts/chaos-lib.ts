@@ -11,8 +11,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { startLabSimulator, spreadFaults, SEED, DEFAULT_API_KEY, type LabSimulator, type BenchlingSim, type BenchlingSimOptions, type FaultKind } from '../simulator';
+import { startLabSimulator, spreadFaults, DEFAULT_API_KEY, type LabSimulator, type BenchlingSim, type BenchlingSimOptions, type FaultKind } from '../simulator';
 import { freePort, readExample, startNodeRed, type NodeRedProcess } from './node-red-process';
+import { resultsLoopEnv } from './example-env';
 
 export const EXAMPLE_01 = '01 - Instrument CSV to Benchling run';
 /** The text the simulator gives a FAIL-named file's task (and so the watcher's dead-letter reason). */
@@ -159,13 +160,8 @@ export class ChaosLab {
       userDir: this.userDir,
       port: await freePort(),
       env: {
-        BENCHLING_URL: this.benchling.url,
-        BENCHLING_RUN_ID: SEED.runs[0].id,
-        BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
-        LAB_INSTRUMENT_FOLDER: this.instrument,
-        LAB_ARCHIVE_FOLDER: this.archive,
+        ...resultsLoopEnv(this.benchling.url, { instrument: this.instrument, archive: this.archive }),
         LAB_FAILED_FOLDER: this.failed,
-        NO_PROXY: '127.0.0.1,localhost',
         ...(this.o.env ?? {}),
       },
       onLog: (l) => {

@@ -14,8 +14,9 @@ import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { startLabSimulator, SEED, DEFAULT_API_KEY, type LabSimulator } from '../simulator';
+import { startLabSimulator, DEFAULT_API_KEY, type LabSimulator } from '../simulator';
 import { freePort, readExample, startNodeRed, type NodeRedProcess } from './node-red-process';
+import { resultsLoopEnv } from './example-env';
 
 export type FleetMode = 'headers' | 'redis';
 
@@ -136,14 +137,9 @@ export async function runFleet(o: FleetOptions): Promise<FleetResult> {
         userDir: pc.userDir,
         port: await freePort(),
         env: {
-          BENCHLING_URL: sim.benchling.url,
-          BENCHLING_RUN_ID: SEED.runs[0].id,
-          BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
-          LAB_INSTRUMENT_FOLDER: pc.instrument,
-          LAB_ARCHIVE_FOLDER: pc.archive,
+          ...resultsLoopEnv(sim.benchling.url, { instrument: pc.instrument, archive: pc.archive }),
           // Per device, as docs/fleet.md sets it: the budget's Redis through the environment.
           LABWIRE_REDIS_URL: redis?.url ?? '',
-          NO_PROXY: '127.0.0.1,localhost',
         },
         onLog: (line) => {
           if (/Redis budget down/.test(line)) warned.add(i);

@@ -16,6 +16,7 @@ import {
   DEFAULT_BIOAF_API_KEY,
 } from '../simulator';
 import { NodeRedProcess, PROJECT_ROOT, readExample, startNodeRed } from './node-red-process';
+import { resultsLoopEnv } from './example-env';
 
 export const WHOLE_LAB_EXAMPLE = '50 - The whole lab loop';
 export const BIOAF_EXPERIMENT = 'LAB-EXP-DEMO';
@@ -53,12 +54,8 @@ export async function startWholeLab(o: WholeLabOptions): Promise<WholeLab> {
       userDir: path.join(o.dir, 'node-red'),
       port: o.port,
       env: {
-        BENCHLING_URL: sim.benchling.url,
-        BENCHLING_RUN_ID: SEED.runs[0].id,
-        BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
+        ...resultsLoopEnv(sim.benchling.url, { instrument: dirs.instrument, archive: dirs.archive }),
         BENCHLING_INPUT_CONFIG: SEED.inputConfigName,
-        LAB_INSTRUMENT_FOLDER: dirs.instrument,
-        LAB_ARCHIVE_FOLDER: dirs.archive,
         LAB_ROBOT_INPUTS: dirs.robotInputs,
         OT2_HOST: sim.ot2.runs.url,
         OT2_PROTOCOL: path.join(PROJECT_ROOT, 'examples', 'files', 'plate-prep.py'),
@@ -66,7 +63,6 @@ export async function startWholeLab(o: WholeLabOptions): Promise<WholeLab> {
         GENIE_SHAKER: GENIE_SEED.shaker,
         BIOAF_URL: sim.bioaf.url,
         BIOAF_EXPERIMENT,
-        NO_PROXY: '127.0.0.1,localhost',
       },
       onLog: o.onLog,
     });

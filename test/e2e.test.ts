@@ -12,6 +12,7 @@ import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simul
 import { freePort, readExample, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir, delay } from './support/nodered';
 import { BASE_OVERRIDES, EXAMPLE_01, exampleFlow as chaosExampleFlow, mergeOverrides } from '../scripts/chaos-lib';
+import { resultsLoopEnv } from '../scripts/example-env';
 
 async function until(what: string, check: () => boolean, ms = 60_000, attempt?: () => Promise<void>): Promise<void> {
   const t0 = Date.now();
@@ -39,16 +40,11 @@ describe('end to end: the example flow in a real Node-RED process', () => {
       userDir,
       port: await freePort(),
       env: {
-        BENCHLING_URL: sim.benchling.url,
-        BENCHLING_RUN_ID: SEED.runs[0].id,
-        BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
-        LAB_INSTRUMENT_FOLDER: instrument,
-        LAB_ARCHIVE_FOLDER: archive,
+        ...resultsLoopEnv(sim.benchling.url, { instrument: instrument, archive: archive }),
         BENCHLING_SCHEMA_ID: SEED.schemaId,
         BENCHLING_INPUT_CONFIG: SEED.inputConfigName,
         LAB_ROBOT_INPUTS: robotInputs,
         LAB_OUTCOME_LOG: outcomeLog,
-        NO_PROXY: '127.0.0.1,localhost',
       },
       onLog: (l) => log.push(l),
     });

@@ -11,10 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
 import * as path from 'path';
-import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
+import { startLabSimulator, LabSimulator, DEFAULT_API_KEY } from '../simulator';
 import { freePort, startNodeRed, NodeRedProcess, PROJECT_ROOT } from '../scripts/node-red-process';
 import { tempDir, delay } from './support/nodered';
 import { BASE_OVERRIDES, exampleFlow } from '../scripts/chaos-lib';
+import { resultsLoopEnv } from '../scripts/example-env';
 
 const EXAMPLES_DIR = path.join(PROJECT_ROOT, 'examples');
 const EXAMPLE_07 = '07 - Process a folder of files into a run and log the outcome';
@@ -84,13 +85,8 @@ describe('example 07 without LAB_OUTCOME_LOG, and the journals of deleted nodes'
       userDir,
       port: await freePort(),
       env: {
-        BENCHLING_URL: sim.benchling.url,
-        BENCHLING_RUN_ID: SEED.runs[0].id,
-        BENCHLING_OUTPUT_CONFIG: SEED.outputConfigName,
-        LAB_INSTRUMENT_FOLDER: instrument,
-        LAB_ARCHIVE_FOLDER: archive,
+        ...resultsLoopEnv(sim.benchling.url, { instrument: instrument, archive: archive }),
         LAB_OUTCOME_LOG: '', // unset, as on a PC that never heard of it
-        NO_PROXY: '127.0.0.1,localhost',
       },
     });
   });
