@@ -6,36 +6,16 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as http from 'http';
 import * as path from 'path';
 import { startLabSimulator, LabSimulator, DEFAULT_GENIE_TOKEN, GENIE_SEED } from '../simulator';
 import { freePort, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir } from './support/nodered';
+import { adminCall, adminToken } from './support/admin-http';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
 
-function call(url: string, headers: Record<string, string> = {}, method = 'GET', body?: unknown): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    if (data) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(data.length) });
-    const req = http.request(url, { method, headers }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const call = (url: string, headers: Record<string, string> = {}) => adminCall(url, { headers });
 
 describe('Genie dialog routes with adminAuth', () => {
   let sim: LabSimulator;
@@ -59,11 +39,7 @@ describe('Genie dialog routes with adminAuth', () => {
         },
       },
     });
-    const token = async (username: string, scope: string): Promise<string> => {
-      const r = await call(`${red.url}/auth/token`, {}, 'POST', { client_id: 'node-red-admin', grant_type: 'password', scope, username, password: 'secret-pass' });
-      assert.equal(r.status, 200, JSON.stringify(r.body));
-      return r.body.access_token;
-    };
+    const token = (username: string, scope: string) => adminToken(red.url, username, 'secret-pass', scope);
     viewer = await token('viewer', 'read');
     ops = await token('ops', '*');
     await red.deploy(

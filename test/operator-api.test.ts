@@ -9,45 +9,18 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'fs';
-import * as http from 'http';
 import * as path from 'path';
 import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
 import { freePort, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir, delay } from './support/nodered';
+import { adminCall, adminToken } from './support/admin-http';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const WebSocket = require('ws') as new (url: string) => { on(ev: string, fn: (...a: any[]) => void): void; send(s: string): void; close(): void };
 
-interface Answer {
-  status: number;
-  body: any;
-}
-
-function call(url: string, method = 'GET', token?: string, body?: unknown): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string> = {};
-    if (token) headers.authorization = `Bearer ${token}`;
-    if (data) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(data.length) });
-    const req = http.request(url, { method, headers }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        let parsed: unknown = text;
-        try {
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          /* not JSON */
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-    });
-    req.on('error', reject);
-    req.end(data);
-  });
-}
+const call = (url: string, method = 'GET', token?: string, body?: unknown) => adminCall(url, { method, token, body });
 
 async function waitFor<T>(fn: () => Promise<T | undefined | false>, ms: number, what: string): Promise<T> {
   const end = Date.now() + ms;
@@ -218,11 +191,7 @@ describe('operator admin API in Node-RED', () => {
       },
     });
     try {
-      const token = async (username: string, scope: string): Promise<string> => {
-        const r = await call(`${red.url}/auth/token`, 'POST', undefined, { client_id: 'node-red-admin', grant_type: 'password', scope, username, password: 'secret-pass' });
-        assert.equal(r.status, 200, JSON.stringify(r.body));
-        return r.body.access_token;
-      };
+      const token = (username: string, scope: string) => adminToken(red.url, username, 'secret-pass', scope);
       const viewer = await token('viewer', 'read');
       const ops = await token('ops', '*');
       assert.equal((await call(`${red.url}/labwire/files`)).status, 401);
