@@ -10,10 +10,8 @@ import * as path from 'path';
 import { startLabSimulator, LabSimulator, DEFAULT_GENIE_TOKEN, GENIE_SEED } from '../simulator';
 import { freePort, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir } from './support/nodered';
-import { adminCall, adminToken } from './support/admin-http';
+import { adminCall, adminToken, twoUserAdminAuth, TEST_PASSWORD } from './support/admin-http';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
 
 const call = (url: string, headers: Record<string, string> = {}) => adminCall(url, { headers });
 
@@ -25,21 +23,12 @@ describe('Genie dialog routes with adminAuth', () => {
 
   before(async () => {
     sim = await startLabSimulator();
-    const hash = bcrypt.hashSync('secret-pass', 4);
     red = await startNodeRed({
       userDir: path.join(tempDir('genie-auth'), 'user'),
       port: await freePort(),
-      settings: {
-        adminAuth: {
-          type: 'credentials',
-          users: [
-            { username: 'ops', password: hash, permissions: '*' },
-            { username: 'viewer', password: hash, permissions: 'read' },
-          ],
-        },
-      },
+      settings: { adminAuth: twoUserAdminAuth() },
     });
-    const token = (username: string, scope: string) => adminToken(red.url, username, 'secret-pass', scope);
+    const token = (username: string, scope: string) => adminToken(red.url, username, TEST_PASSWORD, scope);
     viewer = await token('viewer', 'read');
     ops = await token('ops', '*');
     await red.deploy(

@@ -13,10 +13,8 @@ import * as path from 'path';
 import { startLabSimulator, LabSimulator, SEED, DEFAULT_API_KEY } from '../simulator';
 import { freePort, startNodeRed, NodeRedProcess } from '../scripts/node-red-process';
 import { tempDir, delay } from './support/nodered';
-import { adminCall, adminToken } from './support/admin-http';
+import { adminCall, adminToken, twoUserAdminAuth, TEST_PASSWORD } from './support/admin-http';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const WebSocket = require('ws') as new (url: string) => { on(ev: string, fn: (...a: any[]) => void): void; send(s: string): void; close(): void };
 
@@ -176,22 +174,13 @@ describe('operator admin API in Node-RED', () => {
 
   test('with adminAuth: a read-only user lists files but gets 403 on retry and skip; no login gets 401', async () => {
     const root = tempDir('operator-auth');
-    const hash = bcrypt.hashSync('secret-pass', 4);
     const red = await startNodeRed({
       userDir: path.join(root, 'user'),
       port: await freePort(),
-      settings: {
-        adminAuth: {
-          type: 'credentials',
-          users: [
-            { username: 'ops', password: hash, permissions: '*' },
-            { username: 'viewer', password: hash, permissions: 'read' },
-          ],
-        },
-      },
+      settings: { adminAuth: twoUserAdminAuth() },
     });
     try {
-      const token = (username: string, scope: string) => adminToken(red.url, username, 'secret-pass', scope);
+      const token = (username: string, scope: string) => adminToken(red.url, username, TEST_PASSWORD, scope);
       const viewer = await token('viewer', 'read');
       const ops = await token('ops', '*');
       assert.equal((await call(`${red.url}/labwire/files`)).status, 401);

@@ -5,6 +5,24 @@
 import * as http from 'http';
 import assert from 'node:assert/strict';
 
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const bcrypt = require('bcryptjs') as { hashSync(s: string, rounds: number): string };
+
+/** The password of both test users below (a test value, not a secret). */
+export const TEST_PASSWORD = 'secret-pass';
+
+/** settings.adminAuth with two users: `ops` may do everything, `viewer` may only read. */
+export function twoUserAdminAuth(): Record<string, unknown> {
+  const hash = bcrypt.hashSync(TEST_PASSWORD, 4);
+  return {
+    type: 'credentials',
+    users: [
+      { username: 'ops', password: hash, permissions: '*' },
+      { username: 'viewer', password: hash, permissions: 'read' },
+    ],
+  };
+}
+
 export interface Answer {
   status: number;
   body: any;
