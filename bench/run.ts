@@ -9,7 +9,8 @@
  *   env: BENCH_SIZES, BENCH_REPEATS, BENCH_SKIP_UPLOAD=1, BENCH_SKIP_FAIR=1, BENCH_FAIR_SIZE,
  *        BENCH_FAIR_POLLERS, BENCH_FAIR_POLL_MS, BENCH_PARTS_IN_PARALLEL, BENCH_SKIP_WATCH=1, BENCH_WATCH_FILES,
  *        BENCH_SKIP_HISTORY=1, BENCH_HISTORY_FILES, BENCH_HISTORY_REPEATS,
- *        BENCH_WATCH_STABILITY_MS, BENCH_CPU_PROF_DIR (--cpu-prof every upload process)
+ *        BENCH_WATCH_STABILITY_MS, BENCH_CPU_PROF_DIR (--cpu-prof every upload process),
+ *        BENCH_UPLOAD_FRESH=1 (upload RSS measured from a fresh process, not a warmed one)
  */
 import * as fs from 'fs';
 import * as os from 'os';

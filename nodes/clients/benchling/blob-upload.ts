@@ -20,9 +20,10 @@
  * `{"partNumber":n,"data64":"<base64 streamed from disk>","md5":"<hex computed on the way>"}` —
  * md5 goes last, so it can be computed while the bytes are sent — with an exact Content-Length
  * (base64 length is known from the byte count), and the socket's backpressure paces the reads.
- * Several parts are sent at once (`partsInParallel`, default 3). Each sender owns one set of
- * buffers (one read of READ_SIZE, two of its base64: ~1.5 MB) for all its parts, so an upload
- * allocates `partsInParallel` sets once, whatever the file size.
+ * Several parts are sent at once (`partsInParallel`, default 3). Each sender owns one base64
+ * workspace (one read of READ_SIZE, two of its base64: ~1.5 MB) for all its parts, so an upload
+ * allocates `partsInParallel` of them once, whatever the file size, and the base64 is made there
+ * without JavaScript strings (../../lib/base64/base64-workspace.ts).
  */
 import { createHash } from 'crypto';
 import * as fs from 'fs';
@@ -32,6 +33,7 @@ import { Readable, type Writable } from 'stream';
 import { badInput, LabError, requireField } from '../../lib/http/errors';
 import type { HttpClient, OnWait, StreamBody } from '../../lib/http/client';
 import { anySignal } from '../../lib/timing';
+import { base64Length, createBase64Workspace, type Base64Workspace } from '../../lib/base64/base64-workspace';
 import type { Blob, BlobPart, BlobType } from './types';
 
 /** Largest Buffer sent as one `POST /blobs` (Benchling's own example switches to multipart above int(10e6)). */
@@ -46,19 +48,13 @@ export const PART_SIZE = 9_999_999;
 export const MIN_PART_SIZE = 5_242_880;
 export const MAX_PARTS = 10_000;
 /**
- * Read size: a multiple of 3 (see PART_SIZE). Its base64 (131,040 chars) is a string just under
- * V8's large-object size (128 KiB): it is made in the young generation and dies there for almost
- * nothing, where larger strings each get pages of their own (mapped, faulted in, unmapped) —
- * measured ~15 % more CPU per byte at 384 KiB reads. Above ~1 MB they even become external
- * strings, freed only once V8's 64 MB external allowance is used up.
+ * Bytes read from disk at a time, a multiple of 12 (whole blocks of the base64 encoder; a
+ * multiple of 3 keeps a part's base64 the concatenation of its reads' base64). Each read is a
+ * round trip to libuv's thread pool (a read never blocks the flow's event loop, even from a slow
+ * share); fewer, larger reads cost less CPU, while a read's bytes are still in the CPU's cache
+ * for the MD5 and the base64 that follow.
  */
-export const CHUNK_SIZE = 98_280;
-/**
- * Bytes read from disk at a time: four chunks. Each read is a round trip to libuv's thread pool
- * (a read never blocks the flow's event loop, even from a slow share); fewer, larger reads cost
- * less CPU, while the base64 still goes chunk by chunk.
- */
-export const READ_SIZE = 4 * CHUNK_SIZE;
+export const READ_SIZE = 786_240;
 /** Parts sent at once by default: two keep the link busy while one part's answer comes back. */
 export const DEFAULT_PARTS_IN_PARALLEL = 3;
 export const MAX_PARTS_IN_PARALLEL = 8;
@@ -120,9 +116,7 @@ export function guessMimeType(name: string): string {
   return MIME_TYPES[path.extname(name).toLowerCase()] ?? 'application/octet-stream';
 }
 
-export function base64Length(bytes: number): number {
-  return 4 * Math.ceil(bytes / 3);
-}
+export { base64Length };
 
 export interface FileIdentity {
   size: number;
@@ -370,15 +364,16 @@ export function partBody(file: string, partNumber: number, start: number, length
 }
 
 /**
- * The buffers a part body is made in, reused part after part (allocated on first use, at the
- * size of a whole read). One body at a time: a retry's body waits until the body it replaces has
- * stopped (it is destroyed on failure and stops at its next step), so no read lands in a buffer
- * the new body is using.
+ * The memory a part body is made in (a base64 workspace), reused part after part: made on first
+ * use at the size of a whole read, or of the part when it is smaller. One body at a time: a
+ * retry's body waits until the body it replaces has stopped (it is destroyed on failure and stops
+ * at its next step), so no read lands in memory the new body is using.
  */
 export class PartBuffers {
-  raw?: Buffer;
-  encoded: Buffer[] = [];
+  private workspace?: Base64Workspace;
   private last: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly prefer: 'wasm' | 'string' = 'wasm') {}
 
   /** Runs `use` once the previous user is done. */
   use<T>(fn: () => Promise<T>): Promise<T> {
@@ -387,12 +382,10 @@ export class PartBuffers {
     return run;
   }
 
-  take(bytes: number): { raw: Buffer; encoded: Buffer[] } {
-    if (!this.raw || this.raw.length < bytes) {
-      this.raw = Buffer.allocUnsafe(bytes);
-      this.encoded = [Buffer.allocUnsafe(base64Length(bytes)), Buffer.allocUnsafe(base64Length(bytes))];
-    }
-    return { raw: this.raw.subarray(0, bytes), encoded: this.encoded };
+  /** A workspace whose input holds at least `bytes`. */
+  take(bytes: number): Base64Workspace {
+    if (!this.workspace || this.workspace.input.length < bytes) this.workspace = createBase64Workspace(bytes, this.prefer);
+    return this.workspace;
   }
 }
 
@@ -402,9 +395,9 @@ type Emit = (chunk: Buffer | string) => Promise<void> | void;
 /**
  * A part body as a stream. The HTTP client pipes its body into the request; that pipe is taken
  * as the chance to write straight into the request (`pipe` below): the base64 of each read goes
- * into one of two encoded buffers that are used again once the socket has taken them, so a part
- * costs the read, the MD5, the base64 and one copy into a buffer already in memory — no new
- * Buffer per chunk (measured: those fresh pages cost more system time than the socket writes).
+ * into one of the workspace's two output buffers, used again once the socket has taken them, so a
+ * part costs the read, the MD5 and the base64 — no new Buffer or string per chunk (measured: fresh
+ * pages cost more system time than the socket writes, strings cost garbage collection).
  * Anything else reading it (another pipe target, `for await`) gets copies, as a plain stream.
  */
 class PartStream extends Readable {
@@ -495,7 +488,7 @@ class PartStream extends Readable {
 
   /**
    * Reads the part, hashing and encoding on the way, and emits prefix, base64 and md5 suffix.
-   * Two encoded buffers take turns: one is filled while the socket takes the other.
+   * The two output buffers take turns: one is filled while the socket takes the other.
    */
   private async produce(emit: Emit, waitDrain: () => Promise<void> | undefined): Promise<void> {
     const { file, partNumber, start, length } = this;
@@ -508,9 +501,10 @@ class PartStream extends Readable {
     }
     try {
       await emit(this.prefix);
-      const { raw, encoded } = this.buffers.take(Math.min(READ_SIZE, length));
+      const workspace = this.buffers.take(Math.min(READ_SIZE, length));
+      const raw = workspace.input;
       const taken: Array<Promise<void> | void> = [undefined, undefined];
-      let slot = 0;
+      let slot: 0 | 1 = 0;
       for (let done = 0; done < length; ) {
         if (this.destroyed) throw new Error('part body destroyed');
         const want = Math.min(raw.length, length - done);
@@ -521,17 +515,14 @@ class PartStream extends Readable {
           got += bytesRead;
         }
         hash.update(raw.subarray(0, got));
-        await taken[slot]; // this buffer's last bytes have left
-        const out = encoded[slot];
-        // Chunk by chunk (small strings, see CHUNK_SIZE) into one buffer: one write per read.
-        let n = 0;
-        for (let at = 0; at < got; at += CHUNK_SIZE) n += out.write(raw.toString('base64', at, Math.min(got, at + CHUNK_SIZE)), n, 'latin1');
+        await taken[slot]; // this slot's last bytes have left
+        const out = workspace.encode(got, slot);
         await waitDrain(); // backpressure: nothing new is written before the socket drains
-        const sent = emit(out.subarray(0, n));
+        const sent = emit(out);
         // A failed write is told by the next wait on it (or the one below), never unhandled.
         if (sent) sent.catch(() => undefined);
         taken[slot] = sent;
-        slot ^= 1;
+        slot = slot === 0 ? 1 : 0;
         done += got;
       }
       await Promise.all(taken);
