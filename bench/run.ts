@@ -10,7 +10,8 @@
  *        BENCH_FAIR_POLLERS, BENCH_FAIR_POLL_MS, BENCH_PARTS_IN_PARALLEL, BENCH_SKIP_WATCH=1, BENCH_WATCH_FILES,
  *        BENCH_SKIP_HISTORY=1, BENCH_HISTORY_FILES, BENCH_HISTORY_REPEATS,
  *        BENCH_WATCH_STABILITY_MS, BENCH_CPU_PROF_DIR (--cpu-prof every upload process),
- *        BENCH_UPLOAD_FRESH=1 (upload RSS measured from a fresh process, not a warmed one)
+ *        BENCH_UPLOAD_FRESH=1 (upload RSS measured from a fresh process, not a warmed one),
+ *        BENCH_RSS_TRACE=1 (each new RSS peak of an upload, with V8's heap spaces, on stderr)
  */
 import * as fs from 'fs';
 import * as os from 'os';

@@ -13,8 +13,7 @@
  *              10 MB parts each read whole into memory and sent as one JSON string, 2 parts in
  *              flight, no backpressure handling) to the same simulator.
  *   upload   — BenchlingClient.uploadFile(file); idle RSS is taken after the client is loaded, one
- *              request made and the young generation warmed (see warmYoungGeneration), before the
- *              upload; RSS is sampled every 20 ms and VmHWM is read at the end.
+ *              request made and a small file uploaded (see warmUp), before the upload; RSS is sampled every 20 ms and VmHWM is read at the end.
  *   send     — (context only) writes as many bytes as the upload puts on the wire, from ready-made
  *              Buffers, to a `sink` process over loopback TCP: the kernel's share of the upload.
  *   fair     — a file uploaded under the tenant's limit (60 / 30 s, a simulator that enforces it)
@@ -44,7 +43,7 @@ export const CPU_RATIO_TARGET = 1.3;
 export const WALL_RATIO_TARGET = 0.9;
 export const RSS_TARGET_MIB = 64;
 export const RSS_SPREAD_TARGET_MIB = 5;
-const IDLE_KIND = process.env.BENCH_UPLOAD_FRESH === '1' ? 'a fresh process' : 'a running process, young generation warmed';
+const IDLE_KIND = process.env.BENCH_UPLOAD_FRESH === '1' ? 'a fresh process' : 'a running process, after a warm-up upload';
 export const POLL_P95_TARGET_S = 2;
 /** The naive reference's parts: 10 MB, read whole. */
 const NAIVE_PART_SIZE = 10_000_000;
@@ -103,6 +102,8 @@ export interface UploadBenchResult {
   verifyDetail: string;
   cpuPass: boolean;
   rssPass: boolean;
+  /** Peak RSS above idle of one more run with glibc returning freed memory (MALLOC_TRIM_THRESHOLD_=0; Linux only, context). */
+  trimmedPeakAboveIdleMiB?: number;
   /** Every repeat's raw figures. */
   runs: Array<{ uploadCpuS: number; nativeCpuS: number; baselineCpuS: number; wallS: number; naiveWallS: number; peakAboveIdleMiB: number }>;
 }
@@ -164,18 +165,31 @@ function vmHwmBytes(): number {
 }
 
 /**
- * Idle as in a Node-RED that has been running: V8's young generation (where every short-lived
- * object is made) is resident. In a process just started it is not yet, and the first ~10 MB of
- * ordinary garbage — whatever code makes it — brings its pages in: an upload of 1 GiB makes that
- * much (axios's per-request objects, promises), one of 100 MiB does not, which alone was a 7 MiB
- * difference in "peak RSS above idle" between the two sizes with no buffer growing. So the idle
- * point comes after 64 MB of short-lived garbage, as any running flow has made.
- * BENCH_UPLOAD_FRESH=1 measures from a fresh process instead (context).
+ * Idle as in a Node-RED that has been running — and uploading — for a while. In a process just
+ * started, V8's young generation (where every short-lived object is made) is not resident yet,
+ * and the code of the upload path is not compiled: the first ~10 MB of ordinary garbage brings the
+ * young generation's pages in, and the first few hundred requests get their code optimised. An
+ * upload of 1 GiB does both, one of 100 MiB does not, which alone made a 7 MiB difference in "peak
+ * RSS above idle" between the two sizes with no buffer of ours growing (BENCH_UPLOAD_FRESH=1 shows
+ * it). So the idle point comes after what a running flow has done: one small upload (three parts,
+ * so each sender has run), ~100 MB of short-lived garbage (a few objects surviving each scavenge,
+ * so the young generation grows to the size a busy runtime gives it and is resident). The warm-up's
+ * part buffers stay mapped until a GC frees them, so the measured upload's own buffers (new ones)
+ * count in full.
  */
-function warmYoungGeneration(): void {
+async function warmUp(upload?: (file: string) => Promise<unknown>): Promise<void> {
   if (process.env.BENCH_UPLOAD_FRESH === '1') return;
+  if (upload) {
+    const file = path.join(os.tmpdir(), `labwire-bench-warm-up-${process.pid}.bin`);
+    makeRandomFile(file, 2 * PART_SIZE + 1);
+    try {
+      await upload(file);
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
+  }
   let garbage: Array<{ n: number; s: string }> = [];
-  for (let i = 0; i < 1_000_000; i++) {
+  for (let i = 0; i < 2_000_000; i++) {
     garbage.push({ n: i, s: `warm-${i}` });
     if (garbage.length === 1000) garbage = [];
   }
@@ -249,13 +263,21 @@ async function roleUpload(file: string, apiBase: string, apiKey: string): Promis
   // Warm-up: one small request (404) opens the keep-alive connection and loads what axios and
   // Node load lazily on first use, as in a long-running flow; then start-up settles.
   await client.http.request({ method: 'GET', path: '/blobs/bench-warm-up' }).catch(() => undefined);
-  warmYoungGeneration();
+  await warmUp((file) => client.uploadFile(file, { name: 'warm-up.bin' }));
   await new Promise((r) => setTimeout(r, 200));
   const idleRss = process.memoryUsage.rss();
   let sampledPeak = idleRss;
+  const trace = process.env.BENCH_RSS_TRACE === '1';
+  const t0 = Date.now();
   const sampler = setInterval(() => {
     const rss = process.memoryUsage.rss();
-    if (rss > sampledPeak) sampledPeak = rss;
+    if (rss > sampledPeak) {
+      sampledPeak = rss;
+      if (trace) {
+        const spaces = require('v8').getHeapSpaceStatistics() as Array<{ space_name: string; physical_space_size: number }>;
+        process.stderr.write(`rss-trace ${Date.now() - t0} ms +${((rss - idleRss) / MiB).toFixed(1)} MiB  ${spaces.map((x) => `${x.space_name.replace('_space', '')} ${(x.physical_space_size / MiB).toFixed(1)}`).join(' ')}  ext ${(process.memoryUsage().external / MiB).toFixed(1)}\n`);
+      }
+    }
   }, 20);
   const profile = process.env.BENCH_UPLOAD_PROFILE ? await startProfile() : undefined;
   const s = measureStart();
@@ -306,7 +328,7 @@ async function roleNaive(file: string, apiBase: string, apiKey: string): Promise
       req.end(body);
     });
   await call('GET', '/blobs/bench-warm-up').catch(() => undefined);
-  warmYoungGeneration();
+  await warmUp();
   await new Promise((r) => setTimeout(r, 200));
   const idleRss = process.memoryUsage.rss();
   let sampledPeak = idleRss;
@@ -419,8 +441,8 @@ interface Child {
   post(m: unknown): void;
 }
 
-function startChild(args: string[], execArgv: string[] = []): Child {
-  const proc = fork(__filename, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+function startChild(args: string[], execArgv: string[] = [], env?: NodeJS.ProcessEnv): Child {
+  const proc = fork(__filename, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, env: env ?? process.env });
   const queue: Array<{ type: string; resolve: (m: unknown) => void; reject: (e: Error) => void }> = [];
   let exited: Error | null = null;
   const fail = (e: Error) => {
@@ -472,8 +494,8 @@ async function stopChild(c: Child, closeMessage?: unknown): Promise<void> {
   clearTimeout(timer);
 }
 
-async function runOnce<T>(args: string[], execArgv: string[] = []): Promise<T> {
-  const c = startChild(args, execArgv);
+async function runOnce<T>(args: string[], execArgv: string[] = [], env?: NodeJS.ProcessEnv): Promise<T> {
+  const c = startChild(args, execArgv, env);
   try {
     return await c.next<T>('result');
   } finally {
@@ -598,6 +620,14 @@ export async function benchUploadBlob(opts: UploadBenchOptions = {}): Promise<Up
           log(`upload ${label}${tag}: verified — ${verifyDetail}`);
           ups.push(up);
         }
+        // Context: how much of the peak is memory glibc keeps after it was freed (its default is to
+        // keep freed memory at the top of each heap for reuse): one more run told to give it back.
+        let trimmedPeak: number | undefined;
+        if (process.platform === 'linux') {
+          log(`upload ${label}: uploadFile once more with MALLOC_TRIM_THRESHOLD_=0 (context)`);
+          const t = await runOnce<UploadChildResult>(['--role', 'upload', file, ready.apiBase, ready.apiKey], [], { ...process.env, MALLOC_TRIM_THRESHOLD_: '0' });
+          trimmedPeak = (Math.max(t.sampledPeak, t.hwm) - t.idleRss) / MiB;
+        }
         const wire = wireBytes(bytes);
         log(`upload ${label}: loopback send of ${wire} bytes (context)`);
         const sendRun = await runOnce<CpuWall>(['--role', 'send', String(sinkPort), String(wire)]);
@@ -652,6 +682,7 @@ export async function benchUploadBlob(opts: UploadBenchOptions = {}): Promise<Up
           verifyDetail,
           cpuPass: cpuRatio <= CPU_RATIO_TARGET,
           rssPass: peakMiB <= RSS_TARGET_MIB,
+          trimmedPeakAboveIdleMiB: trimmedPeak === undefined ? undefined : round(trimmedPeak, 1),
           runs: ups.map((u, i) => ({
             uploadCpuS: round(cpu(u)),
             nativeCpuS: round(cpu(natives[i])),
@@ -709,6 +740,12 @@ export function printUploadResults(results: UploadBenchResult[], log: (line: str
     log(
       `${spread <= RSS_SPREAD_TARGET_MIB ? 'PASS' : 'MISS'} upload: peak RSS above idle is the same whatever the size: ${results.map((r) => `${r.label} ${r.peakAboveIdleMiB.toFixed(1)}`).join(' vs ')} MiB (spread ${spread.toFixed(1)}; target ≤ ${RSS_SPREAD_TARGET_MIB} MiB; idle: ${IDLE_KIND})`,
     );
+    const trimmed = results.map((r) => r.trimmedPeakAboveIdleMiB);
+    if (trimmed.every((t): t is number => t !== undefined)) {
+      log(
+        `context: with glibc giving freed memory back (MALLOC_TRIM_THRESHOLD_=0, one run each): ${results.map((r, i) => `${r.label} ${trimmed[i].toFixed(1)}`).join(' vs ')} MiB (spread ${(Math.max(...trimmed) - Math.min(...trimmed)).toFixed(1)}) — the rest of the difference above is freed memory the allocator keeps`,
+      );
+    }
   }
 }
 
