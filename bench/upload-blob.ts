@@ -36,8 +36,8 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { base64Length, PART_SIZE } from '../nodes/clients/benchling/blob-upload';
-import { STRING_CHUNK as CHUNK_SIZE } from '../nodes/lib/base64/base64-workspace';
+import { PART_SIZE } from '../nodes/clients/benchling/blob-upload';
+import { base64Length, STRING_CHUNK as CHUNK_SIZE } from '../nodes/lib/base64/base64-workspace';
 
 export const CPU_RATIO_TARGET = 1.3;
 export const WALL_RATIO_TARGET = 0.9;

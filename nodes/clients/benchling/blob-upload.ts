@@ -21,7 +21,7 @@
  * md5 goes last, so it can be computed while the bytes are sent — with an exact Content-Length
  * (base64 length is known from the byte count), and the socket's backpressure paces the reads.
  * Several parts are sent at once (`partsInParallel`, default 3). Each sender owns one base64
- * workspace (one read of READ_SIZE, two of its base64: ~1.5 MB) for all its parts, so an upload
+ * workspace (one read of READ_SIZE, two of its base64: ~2.9 MB) for all its parts, so an upload
  * allocates `partsInParallel` of them once, whatever the file size, and the base64 is made there
  * without JavaScript strings (../../lib/base64/base64-workspace.ts).
  */
@@ -116,7 +116,6 @@ export function guessMimeType(name: string): string {
   return MIME_TYPES[path.extname(name).toLowerCase()] ?? 'application/octet-stream';
 }
 
-export { base64Length };
 
 export interface FileIdentity {
   size: number;
