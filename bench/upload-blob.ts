@@ -43,7 +43,9 @@ export const CPU_RATIO_TARGET = 1.3;
 export const WALL_RATIO_TARGET = 0.9;
 export const RSS_TARGET_MIB = 64;
 export const RSS_SPREAD_TARGET_MIB = 5;
-const IDLE_KIND = process.env.BENCH_UPLOAD_FRESH === '1' ? 'a fresh process' : 'a running process, after a warm-up upload';
+/** Requests a warmed-up upload process has made before its idle point (see warmUp). */
+const WARM_UP_POLLS = 1000;
+const IDLE_KIND = process.env.BENCH_UPLOAD_FRESH === '1' ? 'a fresh process' : `a running process, after a warm-up upload, ${WARM_UP_POLLS} polls and a full GC`;
 export const POLL_P95_TARGET_S = 2;
 /** The naive reference's parts: 10 MB, read whole. */
 const NAIVE_PART_SIZE = 10_000_000;
@@ -104,6 +106,8 @@ export interface UploadBenchResult {
   rssPass: boolean;
   /** Peak RSS above idle of one more run with a full GC every 200 ms (context: the memory really held). */
   collectedPeakAboveIdleMiB: number;
+  /** Peak RSS above idle of one more run from a fresh process, no warm-up (context: the first upload after a start). */
+  freshPeakAboveIdleMiB: number;
   /** Every repeat's raw figures. */
   runs: Array<{ uploadCpuS: number; nativeCpuS: number; baselineCpuS: number; wallS: number; naiveWallS: number; peakAboveIdleMiB: number }>;
 }
@@ -155,6 +159,19 @@ function send(m: unknown): Promise<void> {
   return new Promise((resolve, reject) => (process.send as NonNullable<typeof process.send>)(m, undefined, {}, (e) => (e ? reject(e) : resolve())));
 }
 
+/**
+ * Starts the kernel's peak-RSS count (VmHWM) again from the current RSS, so that it measures the
+ * upload and not the warm-up before it (Linux ≥ 4.0: "5" written to clear_refs). Where that is
+ * not possible VmHWM keeps the process' whole peak, which only makes the figure higher.
+ */
+function resetVmHwm(): void {
+  try {
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    /* not Linux, or not allowed: see above */
+  }
+}
+
 function vmHwmBytes(): number {
   try {
     const m = /^VmHWM:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
@@ -165,19 +182,24 @@ function vmHwmBytes(): number {
 }
 
 /**
- * Idle as in a Node-RED that has been running — and uploading — for a while. In a process just
- * started, V8's young generation (where every short-lived object is made) is not resident yet,
- * and the code of the upload path is not compiled: the first ~10 MB of ordinary garbage brings the
- * young generation's pages in, and the first few hundred requests get their code optimised. An
- * upload of 1 GiB does both, one of 100 MiB does not, which alone made a 7 MiB difference in "peak
- * RSS above idle" between the two sizes with no buffer of ours growing (BENCH_UPLOAD_FRESH=1 shows
- * it). So the idle point comes after what a running flow has done: one small upload (three parts,
- * so each sender has run), ~100 MB of short-lived garbage (a few objects surviving each scavenge,
- * so the young generation grows to the size a busy runtime gives it and is resident). The warm-up's
- * part buffers stay mapped until a GC frees them, so the measured upload's own buffers (new ones)
- * count in full.
+ * Idle as in a Node-RED that has been running — polling and uploading — for a while. In a process
+ * just started, V8's young generation (where every short-lived object is made) is not resident
+ * yet, and the code of the request path is not optimised: the first ~10 MB of ordinary garbage
+ * brings the young generation's pages in, and the first few hundred requests get their code
+ * compiled by TurboFan, whose working memory stays with the process. An upload of 1 GiB (~110
+ * requests, ~1,400 reads) does both — `--trace-opt` counted 92 functions optimised during it
+ * (axios' config merging, stream writes, fs reads, nextTick), against 4 during 100 MiB; with
+ * `--no-opt` the two sizes peaked 0.7 MiB apart — which made a 7 MiB difference in "peak RSS above
+ * idle" between the sizes with no buffer of ours growing. That happens once per process, not per
+ * upload: the bench prints it as context (a run from a fresh process), and the idle point comes
+ * after what a running flow has done: one small upload (three parts, so each sender has run),
+ * WARM_UP_POLLS requests through the same client (a flow polling three tasks every 10 s makes as
+ * many in under an hour), ~100 MB of short-lived garbage (a few objects surviving each scavenge,
+ * so the young generation grows to the size a busy runtime gives it and is resident). The
+ * warm-up's part buffers stay mapped until a GC frees them, so the measured upload's own buffers
+ * (new ones) count in full.
  */
-async function warmUp(upload?: (file: string) => Promise<unknown>): Promise<void> {
+async function warmUp(upload?: (file: string) => Promise<unknown>, poll?: () => Promise<unknown>): Promise<void> {
   if (process.env.BENCH_UPLOAD_FRESH === '1') return;
   if (upload) {
     const file = path.join(os.tmpdir(), `labwire-bench-warm-up-${process.pid}.bin`);
@@ -188,6 +210,7 @@ async function warmUp(upload?: (file: string) => Promise<unknown>): Promise<void
       fs.rmSync(file, { force: true });
     }
   }
+  if (poll) for (let i = 0; i < WARM_UP_POLLS; i++) await poll();
   let garbage: Array<{ n: number; s: string }> = [];
   for (let i = 0; i < 2_000_000; i++) {
     garbage.push({ n: i, s: `warm-${i}` });
@@ -263,8 +286,19 @@ async function roleUpload(file: string, apiBase: string, apiKey: string): Promis
   // Warm-up: one small request (404) opens the keep-alive connection and loads what axios and
   // Node load lazily on first use, as in a long-running flow; then start-up settles.
   await client.http.request({ method: 'GET', path: '/blobs/bench-warm-up' }).catch(() => undefined);
-  await warmUp((file) => client.uploadFile(file, { name: 'warm-up.bin' }));
+  let warmBlobId = '';
+  await warmUp(
+    async (file) => (warmBlobId = (await client.uploadFile(file, { name: 'warm-up.bin' })).blob.id),
+    () => client.http.request({ method: 'GET', path: `/blobs/${warmBlobId}` }),
+  );
+  // One full GC before idle (the bench starts this role with --expose-gc): the warm-up's part
+  // buffers and garbage are freed now, not during the upload, where they would lower its peak.
+  // Context runs only (see benchUploadBlob): a full GC every BENCH_GC_EVERY_MS as well.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const gcEveryMs = process.env.BENCH_GC_EVERY_MS && gc ? Number(process.env.BENCH_GC_EVERY_MS) : 0;
+  gc?.();
   await new Promise((r) => setTimeout(r, 200));
+  resetVmHwm();
   const idleRss = process.memoryUsage.rss();
   let sampledPeak = idleRss;
   const trace = process.env.BENCH_RSS_TRACE === '1';
@@ -280,9 +314,7 @@ async function roleUpload(file: string, apiBase: string, apiKey: string): Promis
     }
   }, 20);
   const profile = process.env.BENCH_UPLOAD_PROFILE ? await startProfile() : undefined;
-  // Context runs only (see benchUploadBlob): a full GC every BENCH_GC_EVERY_MS (needs --expose-gc).
-  const gc = (globalThis as { gc?: () => void }).gc;
-  const gcTimer = process.env.BENCH_GC_EVERY_MS && gc ? setInterval(gc, Number(process.env.BENCH_GC_EVERY_MS)) : undefined;
+  const gcTimer = gcEveryMs && gc ? setInterval(gc, gcEveryMs) : undefined;
   const s = measureStart();
   // BENCH_PARTS_IN_PARALLEL: the node's "Parts at once" setting (default: the node's default).
   const partsInParallel = process.env.BENCH_PARTS_IN_PARALLEL ? Number(process.env.BENCH_PARTS_IN_PARALLEL) : undefined;
@@ -332,8 +364,9 @@ async function roleNaive(file: string, apiBase: string, apiKey: string): Promise
       req.end(body);
     });
   await call('GET', '/blobs/bench-warm-up').catch(() => undefined);
-  await warmUp();
+  await warmUp(undefined, () => call('GET', '/blobs/bench-warm-up').catch(() => undefined));
   await new Promise((r) => setTimeout(r, 200));
+  resetVmHwm();
   const idleRss = process.memoryUsage.rss();
   let sampledPeak = idleRss;
   const sampler = setInterval(() => (sampledPeak = Math.max(sampledPeak, process.memoryUsage.rss())), 20);
@@ -611,7 +644,7 @@ export async function benchUploadBlob(opts: UploadBenchOptions = {}): Promise<Up
           sim.post({ type: 'cpu' });
           const simCpu0 = (await sim.next<{ us: number }>('cpu')).us;
           const profArgs = opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : [];
-          const up = await runOnce<UploadChildResult>(['--role', 'upload', file, ready.apiBase, ready.apiKey], profArgs);
+          const up = await runOnce<UploadChildResult>(['--role', 'upload', file, ready.apiBase, ready.apiKey], [...profArgs, '--expose-gc']);
           sim.post({ type: 'cpu' });
           simCpus.push((await sim.next<{ us: number }>('cpu')).us - simCpu0);
           sim.post({ type: 'getBlob', id: up.blobId });
@@ -629,6 +662,10 @@ export async function benchUploadBlob(opts: UploadBenchOptions = {}): Promise<Up
         log(`upload ${label}: uploadFile once more, collecting garbage every 200 ms (context)`);
         const collected = await runOnce<UploadChildResult>(['--role', 'upload', file, ready.apiBase, ready.apiKey], ['--expose-gc'], { ...process.env, BENCH_GC_EVERY_MS: '200' });
         const collectedPeak = (Math.max(collected.sampledPeak, collected.hwm) - collected.idleRss) / MiB;
+        // Context: the first upload after a start, idle taken in a fresh process (see warmUp).
+        log(`upload ${label}: uploadFile once more from a fresh process, no warm-up (context)`);
+        const fresh = await runOnce<UploadChildResult>(['--role', 'upload', file, ready.apiBase, ready.apiKey], [], { ...process.env, BENCH_UPLOAD_FRESH: '1' });
+        const freshPeak = (Math.max(fresh.sampledPeak, fresh.hwm) - fresh.idleRss) / MiB;
         const wire = wireBytes(bytes);
         log(`upload ${label}: loopback send of ${wire} bytes (context)`);
         const sendRun = await runOnce<CpuWall>(['--role', 'send', String(sinkPort), String(wire)]);
@@ -684,6 +721,7 @@ export async function benchUploadBlob(opts: UploadBenchOptions = {}): Promise<Up
           cpuPass: cpuRatio <= CPU_RATIO_TARGET,
           rssPass: peakMiB <= RSS_TARGET_MIB,
           collectedPeakAboveIdleMiB: round(collectedPeak, 1),
+          freshPeakAboveIdleMiB: round(freshPeak, 1),
           runs: ups.map((u, i) => ({
             uploadCpuS: round(cpu(u)),
             nativeCpuS: round(cpu(natives[i])),
@@ -743,7 +781,11 @@ export function printUploadResults(results: UploadBenchResult[], log: (line: str
     );
     const held = results.map((r) => r.collectedPeakAboveIdleMiB);
     log(
-      `context: with garbage collected every 200 ms (one run each): ${results.map((r, i) => `${r.label} ${held[i].toFixed(1)}`).join(' vs ')} MiB (spread ${(Math.max(...held) - Math.min(...held)).toFixed(1)}) — the rest of the difference above is garbage not yet collected (a longer upload goes longer between GCs)`,
+      `context: with garbage collected every 200 ms (one run each): ${results.map((r, i) => `${r.label} ${held[i].toFixed(1)}`).join(' vs ')} MiB (spread ${(Math.max(...held) - Math.min(...held)).toFixed(1)}) — what the upload holds, without the garbage not yet collected that a longer upload accumulates between GCs (a GC also shrinks V8's young generation, so this can come out below the part buffers)`,
+    );
+    const fresh = results.map((r) => r.freshPeakAboveIdleMiB);
+    log(
+      `context: the first upload after a start, idle in a fresh process (one run each): ${results.map((r, i) => `${r.label} ${fresh[i].toFixed(1)}`).join(' vs ')} MiB (spread ${(Math.max(...fresh) - Math.min(...fresh)).toFixed(1)}) — a longer upload also pays, once per process, for V8 compiling the request path's code and for its young generation becoming resident`,
     );
   }
 }
