@@ -60,6 +60,8 @@ export interface StartMeasure {
   rssAfterGcMB: number;
   heapUsedAfterGcMB: number;
   peakRssMB: number;
+  /** Finished files the operator's list counted (done + failed) before RSS was read. */
+  historyCounted: number;
 }
 
 export interface StateFileFigures {
@@ -79,6 +81,27 @@ interface Stats {
   median: number;
   min: number;
   max: number;
+}
+
+/** GET `url` as JSON (status 0 when there was no answer). */
+function httpJson(url: string, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers: { 'Node-RED-API-Version': 'v1', Accept: 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        } catch {
+          resolve({ status: res.statusCode ?? 0, body: text });
+        }
+      });
+      res.on('error', () => resolve({ status: 0, body: null }));
+    });
+    req.on('error', () => resolve({ status: 0, body: null }));
+    req.setTimeout(timeoutMs, () => req.destroy());
+  });
 }
 
 /** One journal opened alone in a fresh process (Journal.open on a copy): what it costs at start. */
@@ -532,6 +555,11 @@ async function startOnce(o: { userDir: string; url: string; env: Record<string, 
     }
     const started: number = startedAt;
     await sleep(Math.max(0, started + o.settleMs - performance.now()));
+    // The operator's file list counts the whole history in the background after start; its first
+    // answer waits for that count, so the RSS below includes it (as soon as someone opens the view).
+    const listed = await httpJson(`${o.url}/labwire/files?limit=1`, 60_000);
+    const counts = (listed.body as { counts?: Record<string, number> } | null)?.counts;
+    if (listed.status !== 200 || !counts) throw new Error(`GET /labwire/files answered ${listed.status}: ${JSON.stringify(listed.body).slice(0, 300)}`);
     const rss = procStatusKiB(child.pid!, 'VmRSS');
     child.kill('SIGWINCH');
     const gcDeadline = Date.now() + 10_000;
@@ -552,6 +580,7 @@ async function startOnce(o: { userDir: string; url: string; env: Record<string, 
       rssAfterGcMB: (rssAfterGc * 1024) / MB,
       heapUsedAfterGcMB: mem.heapUsed / MB,
       peakRssMB: (hwm * 1024) / MB,
+      historyCounted: (counts.done ?? 0) + (counts.failed ?? 0),
     };
   } finally {
     await new Promise<void>((resolve) => {
@@ -652,7 +681,8 @@ export async function benchHistory(o: HistoryBenchOptions = {}): Promise<History
         restoreState(which === 'baseline' ? null : scaledState, path.join(userDir, 'labwire-state'));
         const m = await startOnce({ userDir, url, env, preload, memFile: path.join(root, `mem-${which}.json`), settleMs });
         runs.push({ which, ...m });
-        log(`     ${String(r + 1).padStart(2)} ${which.padEnd(8)} Started flows ${m.startedFlowsS.toFixed(2)} s, GET /flows ${m.getFlowsS.toFixed(2)} s, RSS ${m.rssMB.toFixed(1)} MB, after GC ${m.rssAfterGcMB.toFixed(1)} MB (heap ${m.heapUsedAfterGcMB.toFixed(1)} MB), peak ${m.peakRssMB.toFixed(1)} MB`);
+        if (which === 'subject' && m.historyCounted < files) throw new Error(`the operator's list counted ${m.historyCounted} finished files, not ${files}: the history was not all counted`);
+        log(`     ${String(r + 1).padStart(2)} ${which.padEnd(8)} Started flows ${m.startedFlowsS.toFixed(2)} s, GET /flows ${m.getFlowsS.toFixed(2)} s, ${m.historyCounted} files counted, RSS ${m.rssMB.toFixed(1)} MB, after GC ${m.rssAfterGcMB.toFixed(1)} MB (heap ${m.heapUsedAfterGcMB.toFixed(1)} MB), peak ${m.peakRssMB.toFixed(1)} MB`);
       }
     }
     const keys: Array<keyof StartMeasure> = ['startedFlowsS', 'getFlowsS', 'rssMB', 'rssAfterGcMB', 'heapUsedAfterGcMB', 'peakRssMB'];

@@ -11,10 +11,12 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
+  countDayFile,
   countFiles,
   HistoryRecord,
   JourneyHistory,
   JourneyRecord,
+  lineIsDone,
   linesBackward,
   listFiles,
   OperatorWatcher,
@@ -238,6 +240,46 @@ describe('operator file list', () => {
     const rest = [...linesBackward(file, '2026-12-01', mid.end)];
     assert.equal(JSON.parse(rest[0].raw).i, 199);
     assert.equal(rest.length, 200);
+  });
+
+  test('a day file is counted as its lines read one by one would be: markers and lines across chunk boundaries, long lines, a line being written', () => {
+    const dir = tmp();
+    const file = path.join(dir, 'day.jsonl');
+    const CHUNK = 64 * 1024;
+    const done = (pad: number) => JSON.stringify({ pad: 'x'.repeat(pad), state: 'done' });
+    const failed = (pad: number) => JSON.stringify({ pad: 'y'.repeat(pad), state: 'failed', note: '"state":"don' });
+    const lines: string[] = [];
+    let size = 0;
+    const add = (l: string) => {
+      lines.push(l);
+      size += Buffer.byteLength(l) + 1;
+    };
+    // A marker split by the first chunk boundary: the line's "done" starts 5 bytes before it.
+    add(done(CHUNK + 10 - done(0).length));
+    assert.equal(lines[0].indexOf('"state":"done"'), CHUNK - 5);
+    // Ordinary lines of every length, some with multi-byte characters, some done, some not.
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let i = 0; i < 3000; i++) add(rnd(3) === 0 ? done(rnd(400)) : rnd(5) === 0 ? failed(rnd(300)) + 'é' : failed(rnd(300)));
+    add('');
+    // Lines longer than the buffer, one done and one not, and one done exactly at a boundary's end.
+    add(done(3 * CHUNK));
+    add(failed(2 * CHUNK + 17));
+    const fill = (CHUNK - ((size + 1 + done(0).length) % CHUNK)) % CHUNK;
+    add(failed(fill + (fill < failed(0).length ? CHUNK : 0) - failed(0).length));
+    add(done(0));
+    assert.equal(size % CHUNK, 1, 'the last done line ends where a chunk ends');
+    fs.writeFileSync(file, lines.join('\n') + '\n' + '{"state":"done"'); // the last line is still being written
+    const expected = { done: 0, failed: 0 };
+    for (const l of lines) if (l) lineIsDone(l) ? expected.done++ : expected.failed++;
+    assert.ok(expected.done > 900 && expected.failed > 1900, JSON.stringify(expected));
+    assert.deepEqual(countDayFile(file), expected);
+    // The same whatever the first bytes' alignment.
+    for (const shift of [1, 2, 13]) {
+      fs.writeFileSync(file, 'z'.repeat(shift) + '\n' + lines.join('\n') + '\n');
+      assert.deepEqual(countDayFile(file), { done: expected.done, failed: expected.failed + 1 });
+    }
+    assert.throws(() => countDayFile(path.join(dir, 'gone.jsonl')), /ENOENT/);
   });
 
   test('unusable queries are refused with a clear message', () => {

@@ -82,8 +82,57 @@ export function* linesBackward(file: string, day: string, end: number): Iterable
 }
 
 /** Whether a history line's record is done (the history writes `"state":"done"` for those). */
+const DONE_MARKER = '"state":"done"';
+
 export function lineIsDone(raw: string): boolean {
-  return raw.includes('"state":"done"');
+  return raw.includes(DONE_MARKER);
+}
+
+const DONE_BYTES = Buffer.from(DONE_MARKER);
+const NEWLINE = 0x0a;
+
+/**
+ * Counts a day file's finished journeys as `lineIsDone` would, line by line, without turning the
+ * file into text: one 64 KiB buffer reused (grown only for a longer line), so counting a long
+ * history at start-up does not leave megabytes of strings for the GC. Synchronous, so no append
+ * lands between the reads; bytes after the last newline (a line being written) are not counted.
+ * Throws when the file cannot be opened.
+ */
+export function countDayFile(file: string): DayCounts {
+  const c: DayCounts = { done: 0, failed: 0 };
+  const fd = fs.openSync(file, 'r');
+  try {
+    let buf = Buffer.allocUnsafe(CHUNK);
+    let kept = 0; // bytes of an unfinished line at the start of buf
+    for (;;) {
+      if (kept === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, kept);
+        buf = bigger;
+      }
+      const n = fs.readSync(fd, buf, kept, buf.length - kept, null);
+      if (n === 0) break;
+      const view = buf.subarray(0, kept + n);
+      let from = 0;
+      // The next marker at or after `from`, searched once per stretch of bytes, not once per line.
+      let marker = view.indexOf(DONE_BYTES, 0);
+      for (;;) {
+        const nl = view.indexOf(NEWLINE, from);
+        if (nl < 0) break;
+        if (nl > from) {
+          if (marker >= 0 && marker < from) marker = view.indexOf(DONE_BYTES, from);
+          if (marker >= from && marker + DONE_BYTES.length <= nl) c.done++;
+          else c.failed++;
+        }
+        from = nl + 1;
+      }
+      kept = view.length - from;
+      buf.copy(buf, 0, from, view.length);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return c;
 }
 
 export class HistoryIndex {
@@ -123,19 +172,9 @@ export class HistoryIndex {
     for (const d of days) {
       await new Promise<void>((r) => setImmediate(r));
       // Read in one synchronous step: no append can land between the read and the count.
-      const c: DayCounts = { done: 0, failed: 0 };
+      let c: DayCounts = { done: 0, failed: 0 };
       try {
-        const text = fs.readFileSync(d.file, 'utf8');
-        let from = 0;
-        for (;;) {
-          const nl = text.indexOf('\n', from);
-          if (nl < 0) break;
-          if (nl > from) {
-            if (lineIsDone(text.slice(from, nl))) c.done++;
-            else c.failed++;
-          }
-          from = nl + 1;
-        }
+        c = countDayFile(d.file);
       } catch {
         /* pruned meanwhile */
       }
