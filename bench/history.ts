@@ -159,16 +159,8 @@ function countLines(file: string): number {
   return n;
 }
 
-function httpStatus(url: string, timeoutMs: number): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { headers: { 'Node-RED-API-Version': 'v1' } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-      res.on('error', () => resolve(0));
-    });
-    req.on('error', () => resolve(0));
-    req.setTimeout(timeoutMs, () => req.destroy());
-  });
+async function httpStatus(url: string, timeoutMs: number): Promise<number> {
+  return (await httpJson(url, timeoutMs)).status;
 }
 
 function procStatusKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {

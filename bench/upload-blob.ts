@@ -314,7 +314,7 @@ async function roleUpload(file: string, apiBase: string, apiKey: string): Promis
     }
   }, 20);
   const profile = process.env.BENCH_UPLOAD_PROFILE ? await startProfile() : undefined;
-  const gcTimer = gcEveryMs && gc ? setInterval(gc, gcEveryMs) : undefined;
+  const gcTimer = gcEveryMs ? setInterval(() => gc?.(), gcEveryMs) : undefined;
   const s = measureStart();
   // BENCH_PARTS_IN_PARALLEL: the node's "Parts at once" setting (default: the node's default).
   const partsInParallel = process.env.BENCH_PARTS_IN_PARALLEL ? Number(process.env.BENCH_PARTS_IN_PARALLEL) : undefined;

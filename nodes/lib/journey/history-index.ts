@@ -81,9 +81,9 @@ export function* linesBackward(file: string, day: string, end: number): Iterable
   if (lineEnd >= 0 && rest.length) yield { raw: rest.toString('utf8'), day, start: 0, end: rest.length + 1 };
 }
 
-/** Whether a history line's record is done (the history writes `"state":"done"` for those). */
 const DONE_MARKER = '"state":"done"';
 
+/** Whether a history line's record is done (the history writes `"state":"done"` for those). */
 export function lineIsDone(raw: string): boolean {
   return raw.includes(DONE_MARKER);
 }
@@ -172,11 +172,11 @@ export class HistoryIndex {
     for (const d of days) {
       await new Promise<void>((r) => setImmediate(r));
       // Read in one synchronous step: no append can land between the read and the count.
-      let c: DayCounts = { done: 0, failed: 0 };
+      let c: DayCounts;
       try {
         c = countDayFile(d.file);
       } catch {
-        /* pruned meanwhile */
+        c = { done: 0, failed: 0 }; // pruned meanwhile
       }
       this.uncounted.delete(d.day);
       this.perDay.set(d.day, c);
